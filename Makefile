@@ -1,0 +1,62 @@
+# The single entry point of the course. Run `make` to see the targets.
+# Needs GNU make and Python 3.11 (`make setup PYTHON=python3.12` to use another).
+
+PYTHON ?= python3.11
+# The virtual environment; point it at an existing one with `make test VENV=/path/to/venv`.
+VENV ?= .venv
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS='-m "not slow"'` (skip the
+# notebook runs) or `make test PYTEST_ARGS=tests/test_notebooks.py`.
+PYTEST_ARGS ?=
+# Extra arguments for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8899"`.
+LAB_ARGS ?=
+
+# Jupyter refuses to run as root unless told to; in a container root is the usual user.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+# The venv's bin/ comes first on PATH, without activating anything: nbgrader's gradebook
+# runs the `alembic` command by name, and notebooks start the venv's Python kernel.
+export PATH := $(BIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test lessons train clean
+
+help:
+	@echo "make setup    create $(VENV) with $(PYTHON) and install the course (once)"
+	@echo "make lab      start JupyterLab on the lessons (runs setup first)"
+	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
+	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
+	@echo "make train    retrain the digits and shapes networks shipped in data/"
+	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
+
+setup: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes (the pins live there).
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { \
+		echo "$(PYTHON) not found: install Python 3.11, or run make setup PYTHON=python3.12"; \
+		exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/lessons $(ROOT_FLAG) $(LAB_ARGS)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lessons: setup
+	$(BIN)/python tools/make_lessons.py
+
+train: setup
+	$(BIN)/python -m course_utils.train digits
+	$(BIN)/python -m course_utils.train shapes
+
+clean:
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \
+		-type d -print -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,14 @@
+"""Helpers for the course *Seeing inside convolutional networks*.
+
+Modules (import the ones you need, e.g. ``from course_utils import data, models``):
+
+* ``data``: digits, shapes with masks (from ``shapes``), bundled photos, image tensor helpers
+* ``models``: the course CNNs with checksummed weights, ``predict``, an optional ImageNet loader
+* ``hooks``: record activations and gradients of layers chosen by name
+* ``viz``: image grids, heatmap overlays, filter grids
+* ``env``: device choice, seeding, ``IS_COLAB``, an environment report
+* ``grading``: the checks used by the notebooks' visible and hidden tests
+* ``train``: ``python -m course_utils.train digits|shapes`` retrains a shipped model
+"""
+
+__version__ = "0.1.0"

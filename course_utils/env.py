@@ -1,0 +1,122 @@
+"""Where the course runs: paths, the compute device, seeding and a short environment report.
+
+Example:
+    >>> from course_utils.env import get_device, seed_everything
+    >>> seed_everything(0)
+    >>> device = get_device()          # cuda, then mps, then cpu
+"""
+
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+IS_COLAB: bool = "google.colab" in sys.modules
+
+# The repository is the folder that contains the course_utils package.
+REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+
+# Data lives in the repository unless COURSE_DATA_DIR points somewhere else
+# (useful on Colab or on shared machines with a read-only checkout).
+DATA_DIR: Path = Path(os.environ.get("COURSE_DATA_DIR") or REPO_ROOT / "data").expanduser()
+
+_DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def get_device(prefer: str = "auto") -> torch.device:
+    """Pick the device to compute on.
+
+    Args:
+        prefer: ``"auto"`` picks cuda, then mps (Apple GPUs), then cpu.
+            ``"cpu"``, ``"cuda"`` or ``"mps"`` force that device.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: ``prefer`` is not one of ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
+        RuntimeError: the forced device is not available on this machine.
+
+    Example:
+        >>> get_device("cpu")
+        device(type='cpu')
+    """
+    if not isinstance(prefer, str) or prefer.lower() not in _DEVICE_NAMES:
+        raise ValueError(f"Unknown device {prefer!r}; expected one of {', '.join(_DEVICE_NAMES)}.")
+    prefer = prefer.lower()
+    available = {"cuda": torch.cuda.is_available(), "mps": _mps_available(), "cpu": True}
+    if prefer == "auto":
+        name = next(name for name in ("cuda", "mps", "cpu") if available[name])
+        return torch.device(name)
+    if not available[prefer]:
+        raise RuntimeError(
+            f"Device {prefer!r} was requested but is not available on this machine. "
+            "Use get_device('auto') to fall back to what is available."
+        )
+    return torch.device(prefer)
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's ``random``, NumPy and PyTorch (CPU and all GPUs) so runs repeat.
+
+    Args:
+        seed: Any non-negative integer.
+
+    Example:
+        >>> seed_everything(0); a = torch.rand(3)
+        >>> seed_everything(0); b = torch.rand(3)
+        >>> torch.equal(a, b)
+        True
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def describe_environment() -> dict:
+    """Collect the facts that matter when something behaves differently on another machine.
+
+    Returns:
+        A dict with keys ``python``, ``platform``, ``torch``, ``torchvision``, ``numpy``,
+        ``device``, ``is_colab``, ``num_threads``, ``data_dir`` and ``imagenet_weights``
+        (True/False, or None when it could not be checked).
+    """
+    try:
+        # Imported here: models.py is heavier and not needed for the rest of this module.
+        from course_utils.models import imagenet_weights_available
+
+        imagenet = bool(imagenet_weights_available())
+    except Exception:
+        imagenet = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "device": str(get_device()),
+        "is_colab": IS_COLAB,
+        "num_threads": torch.get_num_threads(),
+        "data_dir": str(DATA_DIR),
+        "imagenet_weights": imagenet,
+    }
+
+
+def print_environment() -> None:
+    """Print :func:`describe_environment` as an aligned table."""
+    info = describe_environment()
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        if key == "imagenet_weights":
+            value = {True: "cached", False: "not cached", None: "unknown"}[value]
+        print(f"{key:<{width}} : {value}")

@@ -1,0 +1,119 @@
+"""Checks used by the notebooks' visible and hidden tests, with friendly messages.
+
+Student code runs in the same process as the tests: ``np.allclose = lambda *a, **k: True``
+would make every comparison pass. So this module keeps the functions it finds at import,
+compares with those, and refuses to grade once one was replaced (:class:`TamperingError`).
+
+Example:
+    >>> assert_shape(out, (1, 10))
+    >>> assert_close(out, expected, atol=1e-5)
+"""
+
+import builtins
+import math
+
+import numpy as np
+import torch
+
+
+class TamperingError(AssertionError):
+    """A library function that grading relies on was replaced."""
+
+
+# Every function whose replacement could fool a check, captured at import time.
+_OWNERS = {"numpy": np, "numpy.testing": np.testing, "torch": torch,
+           "torch.testing": torch.testing, "builtins": builtins, "math": math}  # fmt: skip
+_WATCHED = """numpy.allclose numpy.isclose numpy.array_equal numpy.testing.assert_allclose
+    numpy.asarray numpy.abs numpy.isnan numpy.all numpy.isfinite torch.allclose torch.equal
+    torch.testing.assert_close builtins.abs builtins.isinstance builtins.len builtins.float
+    builtins.round math.isclose""".split()
+
+
+def _current(label: str):  # "numpy.testing.assert_allclose" -> the object it names now
+    owner, attr = label.rsplit(".", 1)
+    return getattr(_OWNERS[owner], attr)
+
+
+_ORIGINALS = {label: _current(label) for label in _WATCHED}
+_isclose, _asarray, _abs, _isnan = np.isclose, np.asarray, np.abs, np.isnan
+
+
+def check_untampered() -> None:
+    """Raise :class:`TamperingError` if a watched library function was replaced."""
+    replaced = [label for label in _WATCHED if _current(label) is not _ORIGINALS[label]]
+    if replaced:
+        raise TamperingError(
+            "; ".join(f"{label} was replaced" for label in replaced) + "; grading cannot be "
+            "trusted. Remove the code that reassigns it and restart the kernel."
+        )
+
+
+def _to_array(x, name: str) -> np.ndarray:
+    if x is None:
+        raise AssertionError(f"{name} is None; did the function forget to `return` it?")
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double()
+    if not isinstance(x, str | bytes):  # NumPy would happily turn "0.5" into 0.5
+        try:
+            return _asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise AssertionError(f"{name} should be a tensor, array or number, got {type(x).__name__}.")
+
+
+def _first(mask: np.ndarray) -> tuple[int, tuple]:
+    """Flat position and index of the first True (or largest) entry, e.g. (0, 2, 5, 7)."""
+    pos = int(mask.ravel().argmax())
+    return pos, tuple(int(i) for i in np.unravel_index(pos, mask.shape))
+
+
+def assert_shape(x, shape, name: str = "result") -> None:
+    """Check the shape of ``x`` (tensor, array, list); ``None`` in ``shape`` matches any size."""
+    check_untampered()
+    actual, shape = tuple(_to_array(x, name).shape), tuple(shape)
+    same_ndim = len(actual) == len(shape)
+    if not same_ndim or any(s not in (None, a) for s, a in zip(shape, actual, strict=True)):
+        wanted = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        raise AssertionError(f"{name} has shape {actual} but {wanted} was expected.")
+
+
+def assert_in_range(x, low: float, high: float, name: str = "result") -> None:
+    """Check that every value of ``x`` lies in ``[low, high]`` (NaN never does)."""
+    check_untampered()
+    a = _to_array(x, name)
+    bad = ~((a >= low) & (a <= high))  # written this way so that NaN counts as bad
+    if bad.any():
+        pos, index = _first(bad)
+        raise AssertionError(
+            f"{name} should lie in [{low}, {high}] but has the value {a.ravel()[pos]:.4g} "
+            f"at index {index} ({int(bad.sum())} of {a.size} values are outside)."
+        )
+
+
+def assert_close(actual, expected, *, atol=1e-6, rtol=1e-5, name: str = "result") -> None:
+    """Check that ``actual`` matches ``expected`` within ``atol + rtol * |expected|``.
+
+    ``actual`` and ``expected`` may be tensors, arrays, numbers or nested lists. NaN only
+    matches NaN. Raises AssertionError saying the wrong shape or the largest error and where.
+    """
+    check_untampered()
+    a, e = _to_array(actual, name), _to_array(expected, "expected")
+    if a.shape != e.shape:
+        raise AssertionError(f"{name} has shape {a.shape} but {e.shape} was expected.")
+    nan_mismatch = _isnan(a) != _isnan(e)
+    if nan_mismatch.any():
+        pos, index = _first(nan_mismatch)
+        raise AssertionError(
+            f"{name} has the value {a.ravel()[pos]:.4g} at index {index} "
+            f"but {e.ravel()[pos]:.4g} was expected there."
+        )
+    close = _isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        with np.errstate(invalid="ignore"):  # inf - inf where both are inf (and close)
+            err = np.where(close, 0.0, _abs(a - e))
+        pos, index = _first(err)
+        raise AssertionError(
+            f"{name} differs from the expected values: max abs error {err.ravel()[pos]:.3g} "
+            f"at index {index} (got {a.ravel()[pos]:.4g}, expected "
+            f"{e.ravel()[pos]:.4g}; {int((~close).sum())} of {a.size} values differ)."
+        )

@@ -1,0 +1,34 @@
+"""The shipped weights reach the accuracies the README states, on the fixed test splits."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from course_utils import models, train
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_row(name: str) -> tuple[float, float]:
+    """(stated accuracy, target) in percent from the README's table of shipped models."""
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells and cells[0] == name:
+            stated = float(re.fullmatch(r"([\d.]+)%", cells[3]).group(1))
+            target = float(re.fullmatch(r"≥ ([\d.]+)%", cells[4]).group(1))
+            return stated, target
+    raise AssertionError(f"README.md has no row for the {name} model")
+
+
+@pytest.mark.parametrize("name", ["digits", "shapes"])
+def test_shipped_weights_reach_the_readme_accuracy(name):
+    stated, target = readme_row(name)
+    images, labels = train.load_split(name, "test")
+    model = models.load_model(name)
+    accuracy = 100 * (models.predict(model, images).argmax(dim=1) == labels).float().mean().item()
+    print(f"{name}: {accuracy:.2f}% on {len(labels)} test images (README: {stated}%)")
+    assert accuracy >= target, f"{name} model: {accuracy:.2f}% is below the {target}% target"
+    assert round(accuracy, 1) == stated, (
+        f"README states {stated}% but the weights give {accuracy:.2f}%"
+    )
