@@ -20,7 +20,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lessons train clean
+.PHONY: help setup lab test lessons train benchmark clean
 
 help:
 	@echo "make setup    create $(VENV) with $(PYTHON) and install the course (once)"
@@ -28,6 +28,7 @@ help:
 	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
 	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
 	@echo "make train    retrain the digits and shapes networks shipped in data/"
+	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory)"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
 setup: $(STAMP)
@@ -55,6 +56,9 @@ lessons: setup
 train: setup
 	$(BIN)/python -m course_utils.train digits
 	$(BIN)/python -m course_utils.train shapes
+
+benchmark: setup
+	$(BIN)/python tools/benchmark_lessons.py
 
 clean:
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \

@@ -1,0 +1,71 @@
+"""Time every lesson from a fresh kernel and print one line of figures per lesson.
+
+Each solutions/NN_slug/NN_slug.ipynb is run top to bottom in a new kernel, as a student's
+"Restart Kernel and Run All Cells" would, with the answers filled in. The figures printed
+are the wall time of the whole run (kernel start included), the slowest cell, and the
+kernel's peak resident memory. The course's target is under 30 s for lesson 00 and under
+45 s for every other lesson on two laptop CPU cores; this script reports, it does not judge.
+
+Usage:
+    python tools/benchmark_lessons.py                      # every lesson
+    python tools/benchmark_lessons.py 00_getting_started   # some lessons
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PEAK_MEMORY_CODE = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+def benchmark(path: Path) -> dict:
+    """Run one notebook; return its wall time, slowest cell and peak kernel memory."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CODE))
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    cell_times = []
+    start = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            cell_start = time.perf_counter()
+            client.execute_cell(cell, index)
+            cell_times.append((time.perf_counter() - cell_start, index))
+    total = time.perf_counter() - start
+    peak_kib = int(nb.cells[-1].outputs[0]["text"].strip())  # ru_maxrss is in KiB on Linux
+    slowest, slowest_index = max(cell_times[:-1])
+    return {
+        "total_s": total,
+        "slowest_s": slowest,
+        "slowest_cell": slowest_index,
+        "peak_mib": peak_kib / 1024,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="lesson folder names (default: all)")
+    args = parser.parse_args(argv)
+    paths = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
+    if args.names:
+        paths = [p for p in paths if p.parent.name in args.names]
+    print(f"{'lesson':<32} {'total':>8} {'slowest cell':>16} {'peak memory':>12}")
+    for path in paths:
+        r = benchmark(path)
+        slowest = f"{r['slowest_s']:.1f} s (#{r['slowest_cell']})"
+        print(
+            f"{path.parent.name:<32} {r['total_s']:>6.1f} s {slowest:>16} {r['peak_mib']:>8.0f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
