@@ -11,6 +11,7 @@ Example:
 
 import builtins
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -117,3 +118,30 @@ def assert_close(actual, expected, *, atol=1e-6, rtol=1e-5, name: str = "result"
             f"at index {index} (got {a.ravel()[pos]:.4g}, expected "
             f"{e.ravel()[pos]:.4g}; {int((~close).sum())} of {a.size} values differ)."
         )
+
+
+@contextmanager
+def forbid(module, *names: str):
+    """Make ``module.name`` raise inside the block: an exercise must be solved, not delegated.
+
+    Hidden tests use it when ``course_utils`` holds the reference solution of an exercise,
+    e.g. ``with forbid(course_utils.embeddings, "pca"): result = pca(X, 2)``.
+    """
+    saved = {name: getattr(module, name) for name in names}
+
+    def blocked(name):
+        def call(*args, **kwargs):
+            raise AssertionError(
+                f"this exercise asks you to write the code yourself, not to call "
+                f"{module.__name__}.{name}."
+            )
+
+        return call
+
+    try:
+        for name in names:
+            setattr(module, name, blocked(name))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)

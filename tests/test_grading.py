@@ -142,3 +142,20 @@ def test_comparison_uses_the_captured_functions(monkeypatch):
         assert_close(torch.zeros(3), torch.ones(3))
     with pytest.raises(AssertionError, match=r"value nan at index \(0,\) but 1 was expected"):
         assert_close([float("nan")], [1.0])
+
+
+def test_forbid_blocks_a_reference_function_and_restores_it():
+    import types
+
+    module = types.ModuleType("reference")
+    module.solve = lambda x: x + 1
+
+    def delegating_answer(x):
+        return module.solve(x)
+
+    with pytest.raises(
+        AssertionError, match="write the code yourself, not to call reference.solve"
+    ):
+        with grading.forbid(module, "solve"):
+            delegating_answer(1)
+    assert module.solve(1) == 2, "the reference must be restored after the block"
