@@ -1,4 +1,7 @@
-"""Shared test set-up: a headless plotting backend and a quiet, fixed number of threads."""
+"""Shared test set-up: a headless plotting backend, a fixed number of threads, and a
+summary of the time each test file took (the test groups of the README)."""
+
+from collections import defaultdict
 
 import matplotlib
 import torch
@@ -6,3 +9,17 @@ import torch
 matplotlib.use("Agg")
 # Two threads match the target laptop and keep timings comparable between runs.
 torch.set_num_threads(2)
+
+_seconds_per_file: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    _seconds_per_file[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _seconds_per_file:
+        return
+    terminalreporter.section("time per test file")
+    for path, seconds in sorted(_seconds_per_file.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
