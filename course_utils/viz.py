@@ -236,3 +236,50 @@ def diverging_imshow(ax, array, title=None):
         ax.set_title(title, fontsize=TITLE_SIZE)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
+
+
+def hinton(ax, matrix, title=None):
+    """Draw a Hinton diagram: one square per entry, its area proportional to the magnitude.
+
+    Red squares are positive entries, blue ones negative (the course's colours for signed
+    values); zero entries get no square. The largest magnitude fills 90% of its cell's
+    width, so neighbouring squares never touch. Row 0 is at the top, as in a printed matrix.
+    The axes keep their frame but get no ticks: add your own labels with ``ax.set_yticks``.
+
+    Args:
+        ax: Axes to draw on.
+        matrix: Tensor or array (R, C), e.g. ``model.fc.weight`` (classes x features).
+        title: Optional title.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> fig, ax = plt.subplots(figsize=(12, 2))
+        >>> hinton(ax, model.fc.weight, title="weights of the last layer")
+    """
+    m = _to_numpy(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"matrix has shape {m.shape}; expected (R, C), e.g. model.fc.weight.")
+    if not np.isfinite(m).all():
+        raise ValueError("matrix contains NaN or infinite values.")
+    biggest = float(np.abs(m).max()) if m.size else 0.0
+    cmap = plt.get_cmap("RdBu_r")
+    positive, negative = cmap(0.85), cmap(0.15)
+    for (i, j), value in np.ndenumerate(m):
+        if value == 0:
+            continue
+        # Area, not side, is proportional to |value|: the eye compares areas.
+        side = 0.9 * math.sqrt(abs(value) / biggest)
+        color = positive if value > 0 else negative
+        ax.add_patch(plt.Rectangle((j - side / 2, i - side / 2), side, side, facecolor=color))
+    rows, cols = m.shape
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_facecolor("whitesmoke")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=TITLE_SIZE)
+    return ax

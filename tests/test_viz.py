@@ -9,7 +9,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_utils.viz import diverging_imshow, overlay_heatmap, show_filters, show_images  # noqa: E402
+from course_utils.viz import (  # noqa: E402
+    diverging_imshow,
+    hinton,
+    overlay_heatmap,
+    show_filters,
+    show_images,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +154,54 @@ def test_diverging_imshow_is_symmetric_around_zero():
     assert diverging_imshow(ax, np.zeros((2, 2))).get_clim() == (-1.0, 1.0)
     with pytest.raises(ValueError, match="H, W"):
         diverging_imshow(ax, np.zeros((2, 2, 2)))
+
+
+def squares(ax):
+    """(row, column, side, RGBA colour) of every square of a Hinton diagram."""
+    result = []
+    for patch in ax.patches:
+        x, y = patch.get_xy()
+        side = patch.get_width()
+        assert patch.get_height() == pytest.approx(side)  # squares, not rectangles
+        result.append((round(y + side / 2), round(x + side / 2), side, patch.get_facecolor()))
+    return sorted(result)
+
+
+def test_hinton_area_is_proportional_to_magnitude():
+    matrix = torch.tensor([[4.0, -1.0, 0.0], [-4.0, 0.25, 2.0]])
+    _, ax = plt.subplots()
+    assert hinton(ax, matrix, title="w") is ax
+    assert ax.get_title() == "w"
+    drawn = squares(ax)
+    assert [(r, c) for r, c, _, _ in drawn] == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]  # no 0
+    sides = {(r, c): side for r, c, side, _ in drawn}
+    largest = sides[(0, 0)]
+    assert 0.5 < largest < 1  # the biggest square nearly fills its cell, without touching
+    for (r, c), side in sides.items():
+        area_ratio = (side / largest) ** 2
+        assert area_ratio == pytest.approx(abs(float(matrix[r, c])) / 4.0)
+    assert sides[(1, 0)] == pytest.approx(largest)  # -4 is as big as 4
+
+
+def test_hinton_colours_follow_the_sign_and_rows_go_down():
+    matrix = np.array([[1.0, -2.0], [3.0, -0.5]])
+    _, ax = plt.subplots()
+    hinton(ax, matrix)
+    colours = {(r, c): colour for r, c, _, colour in squares(ax)}
+    red, blue = colours[(0, 0)], colours[(0, 1)]
+    assert red[0] > red[2] and blue[2] > blue[0]  # red positive, blue negative
+    assert colours[(1, 0)] == red and colours[(1, 1)] == blue
+    bottom, top = ax.get_ylim()
+    assert top < bottom  # row 0 is drawn at the top
+    assert ax.get_xlim() == (-0.5, 1.5) and sorted(ax.get_ylim()) == [-0.5, 1.5]
+
+
+def test_hinton_all_zero_matrix_and_bad_input():
+    _, ax = plt.subplots()
+    with np.errstate(all="raise"):  # no 0 / 0
+        hinton(ax, np.zeros((2, 3)))
+    assert len(ax.patches) == 0
+    with pytest.raises(ValueError, match="R, C"):
+        hinton(ax, torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        hinton(ax, torch.tensor([[1.0, float("nan")]]))
