@@ -5,7 +5,9 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``data``: digits, shapes with masks (from ``shapes``), bundled photos, image tensor helpers
 * ``models``: the course CNNs with checksummed weights, ``predict``, an optional ImageNet loader
 * ``hooks``: record activations and gradients of layers chosen by name
-* ``viz``: image grids, heatmap overlays, filter grids
+* ``viz``: image grids, heatmap overlays, filter grids, Hinton diagrams
+* ``receptive``: receptive fields, unit windows, top-activating image patches
+* ``embeddings``: PCA, k-nearest-neighbour accuracy, activation-atlas grids
 * ``env``: device choice, seeding, ``IS_COLAB``, an environment report
 * ``grading``: the checks used by the notebooks' visible and hidden tests
 * ``train``: ``python -m course_utils.train digits|shapes`` retrains a shipped model
