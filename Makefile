@@ -27,7 +27,7 @@ help:
 	@echo "make lab      start JupyterLab on the lessons (runs setup first)"
 	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
 	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
-	@echo "make train    retrain the digits and shapes networks shipped in data/"
+	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_patch)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory)"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
@@ -56,6 +56,7 @@ lessons: setup
 train: setup
 	$(BIN)/python -m course_utils.train digits
 	$(BIN)/python -m course_utils.train shapes
+	$(BIN)/python -m course_utils.train shapes_patch
 
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py

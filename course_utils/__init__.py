@@ -10,7 +10,7 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``embeddings``: PCA, k-nearest-neighbour accuracy, activation-atlas grids
 * ``env``: device choice, seeding, ``IS_COLAB``, an environment report
 * ``grading``: the checks used by the notebooks' visible and hidden tests
-* ``train``: ``python -m course_utils.train digits|shapes`` retrains a shipped model
+* ``train``: ``python -m course_utils.train NAME`` retrains a shipped model
 """
 
 __version__ = "0.1.0"

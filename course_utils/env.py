@@ -66,6 +66,23 @@ def get_device(prefer: str = "auto") -> torch.device:
     return torch.device(prefer)
 
 
+def set_threads(n: int | None = None) -> int:
+    """Choose how many CPU threads PyTorch uses, and return that number.
+
+    Args:
+        n: the number of threads. By default the ``COURSE_NUM_THREADS`` environment variable,
+            else up to 4 (beyond that, these small models gain nothing from more threads).
+            The tests set ``COURSE_NUM_THREADS=1`` because they run one notebook per core:
+            more threads than cores makes every notebook several times slower.
+    """
+    if n is None:
+        n = int(os.environ.get("COURSE_NUM_THREADS") or min(4, os.cpu_count() or 1))
+    if n < 1:
+        raise ValueError(f"the number of threads must be at least 1, got {n}")
+    torch.set_num_threads(n)
+    return n
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and all GPUs) so runs repeat.
 

@@ -16,7 +16,13 @@ from torch import nn
 from . import env
 
 # File names in data/, and the architecture each one belongs to.
-WEIGHT_FILES = {"digits": "digits_cnn.pt", "shapes": "shapes_cnn.pt"}
+WEIGHT_FILES = {
+    "digits": "digits_cnn.pt",
+    "shapes": "shapes_cnn.pt",
+    # Trained on shapes whose corner patch always has its class's colour: a biased model
+    # that lesson 04 catches looking at the patch instead of the shape.
+    "shapes_patch": "shapes_patch_cnn.pt",
+}
 CHECKSUM_FILE = "SHA256SUMS"
 
 
@@ -84,7 +90,7 @@ class ShapesCNN(nn.Module):
         return self.fc(self.flatten(self.gap(x)))
 
 
-ARCHITECTURES = {"digits": DigitsCNN, "shapes": ShapesCNN}
+ARCHITECTURES = {"digits": DigitsCNN, "shapes": ShapesCNN, "shapes_patch": ShapesCNN}
 
 
 def _check_input(x, channels: int, name: str) -> None:
@@ -130,7 +136,9 @@ def load_model(name: str, data_dir: Path | None = None) -> nn.Module:
     """Load one of the course's trained CNNs, checking the file's SHA-256 first.
 
     Args:
-        name: ``"digits"`` (:class:`DigitsCNN`) or ``"shapes"`` (:class:`ShapesCNN`).
+        name: ``"digits"`` (:class:`DigitsCNN`), ``"shapes"`` (:class:`ShapesCNN`) or
+            ``"shapes_patch"`` (a :class:`ShapesCNN` trained on images with a class-coloured
+            corner patch, see :func:`course_utils.shapes.make_shapes`).
         data_dir: folder with the weight files; defaults to the repository's ``data/``.
 
     Returns:

@@ -1,6 +1,7 @@
 """Shared test set-up: a headless plotting backend, a fixed number of threads, and a
 summary of the time each test file took (the test groups of the README)."""
 
+import os
 from collections import defaultdict
 
 import matplotlib
@@ -9,6 +10,9 @@ import torch
 matplotlib.use("Agg")
 # Two threads match the target laptop and keep timings comparable between runs.
 torch.set_num_threads(2)
+# The notebook tests run one kernel per core; each kernel's setup cell calls env.set_threads(),
+# which reads this. Two 2-thread kernels on 2 cores ran up to 5x slower than one.
+os.environ.setdefault("COURSE_NUM_THREADS", "1")
 
 _seconds_per_file: defaultdict[str, float] = defaultdict(float)
 

@@ -1,6 +1,7 @@
 """Tests of course_utils.env."""
 
 import importlib
+import os
 import random
 import sys
 import types
@@ -85,3 +86,17 @@ def test_describe_and_print_environment(capsys):
     out = capsys.readouterr().out
     for key in info:
         assert key in out
+
+
+def test_set_threads_reads_the_environment_variable(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("COURSE_NUM_THREADS", "1")
+        assert env.set_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.delenv("COURSE_NUM_THREADS")
+        assert env.set_threads() == min(4, os.cpu_count() or 1)
+        assert env.set_threads(2) == 2 and torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="at least 1"):
+            env.set_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -21,7 +21,7 @@ def readme_row(name: str) -> tuple[float, float]:
     raise AssertionError(f"README.md has no row for the {name} model")
 
 
-@pytest.mark.parametrize("name", ["digits", "shapes"])
+@pytest.mark.parametrize("name", sorted(models.WEIGHT_FILES))
 def test_shipped_weights_reach_the_readme_accuracy(name):
     stated, target = readme_row(name)
     images, labels = train.load_split(name, "test")
@@ -32,3 +32,12 @@ def test_shipped_weights_reach_the_readme_accuracy(name):
     assert round(accuracy, 1) == stated, (
         f"README states {stated}% but the weights give {accuracy:.2f}%"
     )
+
+
+def test_the_patch_model_depends_on_the_patch():
+    """Lesson 04's story: the biased model fails once the patch stops telling the class."""
+    model = models.load_model("shapes_patch")
+    for patch, ceiling in [(None, 0.35), (0.0, 0.10)]:  # no patch; a wrong-coloured patch
+        data = train.load_shapes("test", patch=patch)
+        accuracy = (models.predict(model, data.images).argmax(dim=1) == data.labels).float().mean()
+        assert accuracy < ceiling, f"patch={patch}: accuracy {accuracy:.2f}, expected < {ceiling}"

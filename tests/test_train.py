@@ -35,5 +35,5 @@ def test_random_shift_moves_content_without_wrapping():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match="Trainable models: digits, shapes"):
+    with pytest.raises(ValueError, match="Trainable models: digits, shapes, shapes_patch"):
         train.train("cifar")
