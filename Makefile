@@ -28,7 +28,8 @@ help:
 	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
 	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_patch)"
-	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory)"
+	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
+	@echo "               score the explanation methods (pointing game, IoU)"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
 setup: $(STAMP)
@@ -60,6 +61,7 @@ train: setup
 
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py
+	$(BIN)/python tools/pointing_game.py
 
 clean:
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \

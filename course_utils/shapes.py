@@ -132,6 +132,7 @@ def make_shapes(
     textures: str = "random",
     conflict: bool = False,
     patch: float | None = None,
+    canvas: int | None = None,
 ) -> ShapesData:
     """Draw ``n`` shapes images with their ground-truth masks.
 
@@ -146,10 +147,14 @@ def make_shapes(
             *different*, randomly chosen class (cue-conflict images).
         patch: ``None`` for no patch, or the probability in [0, 1] that an image's corner
             patch has its own class's colour (otherwise another class's colour).
+        canvas: ``None``, or a larger side length: the object keeps the size it has in a
+            ``size`` image but may lie anywhere on a ``canvas x canvas`` image. Without it,
+            objects sit near the centre, so "the centre" is a strong guess of where they are;
+            localization is only tested fairly on a canvas.
 
     Returns:
-        :class:`ShapesData` with ``images (n, 3, size, size)``, ``labels (n,)``,
-        ``masks (n, size, size)``, ``texture_labels (n,)`` and ``patch_masks``.
+        :class:`ShapesData` with ``images (n, 3, S, S)``, ``labels (n,)``,
+        ``masks (n, S, S)``, ``texture_labels (n,)`` and ``patch_masks``.
 
     Example:
         >>> data = make_shapes(12, seed=0)
@@ -164,25 +169,31 @@ def make_shapes(
         raise ValueError(f"textures must be 'random' or 'class', got {textures!r}")
     if conflict and textures != "class":
         raise ValueError("conflict=True needs textures='class' (a texture must belong to a class)")
+    if canvas is not None and (not isinstance(canvas, int) or canvas < size):
+        raise ValueError(f"canvas must be None or an integer >= size ({size}), got {canvas!r}")
     if patch is not None and not 0.0 <= patch <= 1.0:
         raise ValueError(f"patch must be None or a probability in [0, 1], got {patch!r}")
 
     rng = np.random.default_rng(seed)
     n_classes = len(SHAPE_CLASSES)
     labels = rng.permutation(np.arange(n) % n_classes)
-    yy, xx = np.mgrid[0:size, 0:size].astype(float)
-    images = np.empty((n, size, size, 3), dtype=np.float32)
-    masks = np.empty((n, size, size), dtype=bool)
-    patch_masks = np.zeros((n, size, size), dtype=bool)
+    side = canvas or size
+    yy, xx = np.mgrid[0:side, 0:side].astype(float)
+    images = np.empty((n, side, side, 3), dtype=np.float32)
+    masks = np.empty((n, side, side), dtype=bool)
+    patch_masks = np.zeros((n, side, side), dtype=bool)
     texture_labels = np.empty(n, dtype=np.int64)
 
-    backgrounds, base_colors = _backgrounds(n, size, rng)
+    backgrounds, base_colors = _backgrounds(n, side, rng)
     for i, label in enumerate(labels):
         background, mean_color = backgrounds[i], base_colors[i]
         radius = rng.uniform(0.22, 0.32) * size
-        cy, cx = rng.uniform(0.5 * size - 0.12 * size, 0.5 * size + 0.12 * size, size=2)
+        if canvas is None:
+            cy, cx = rng.uniform(0.5 * size - 0.12 * size, 0.5 * size + 0.12 * size, size=2)
+        else:  # anywhere, as long as the whole object (corners reach 1.1 radius) fits
+            cy, cx = rng.uniform(1.15 * radius + 1, side - 1.15 * radius - 1, size=2)
         mask = _shape_mask(
-            SHAPE_CLASSES[label], yy, xx, cy, cx, radius, rng.uniform(0, 2 * np.pi), size
+            SHAPE_CLASSES[label], yy, xx, cy, cx, radius, rng.uniform(0, 2 * np.pi), side
         )
         if textures == "random":
             texture = rng.integers(n_classes)
@@ -197,8 +208,8 @@ def make_shapes(
         if patch is not None:
             same = rng.random() < patch
             color = label if same else (label + rng.integers(1, n_classes)) % n_classes
-            top = rng.choice([1, size - PATCH_SIZE - 1])
-            left = rng.choice([1, size - PATCH_SIZE - 1])
+            top = rng.choice([1, side - PATCH_SIZE - 1])
+            left = rng.choice([1, side - PATCH_SIZE - 1])
             patch_masks[i, top : top + PATCH_SIZE, left : left + PATCH_SIZE] = True
             image[patch_masks[i]] = PATCH_COLORS[color]
             mask &= ~patch_masks[i]

@@ -195,3 +195,16 @@ def test_imagenet_normalize_rejects_wrong_shape_and_range():
         data.imagenet_normalize(torch.rand(3, 4, 4) * 5 - 2)
     with pytest.raises(TypeError):
         data.imagenet_normalize(np.zeros((3, 4, 4)))
+
+
+def test_shapes_on_a_canvas_keep_their_size_and_leave_the_centre():
+    near = data.make_shapes(60, seed=5)
+    anywhere = data.make_shapes(60, seed=5, canvas=96)
+    assert anywhere.images.shape == (60, 3, 96, 96) and anywhere.masks.shape == (60, 96, 96)
+    area = near.masks.flatten(1).sum(1).float().mean()
+    assert 0.8 < anywhere.masks.flatten(1).sum(1).float().mean() / area < 1.25
+    assert anywhere.masks[:, 0].sum() == anywhere.masks[:, -1].sum() == 0  # never cut off
+    assert near.masks[:, 32, 32].float().mean() > 0.7  # the usual objects cover the centre
+    assert anywhere.masks[:, 48, 48].float().mean() < 0.4
+    with pytest.raises(ValueError, match="canvas"):
+        data.make_shapes(4, canvas=32)
