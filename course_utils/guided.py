@@ -88,7 +88,8 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     Raises:
         ValueError: unknown rule, or a model without ``nn.ReLU`` modules.
     """
-    replacement = ReLUWithRule(rule)
+    if rule not in BACKWARD_RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(BACKWARD_RULES)}")
     swapped = [
         (parent, child_name, child)
         for parent in model.modules()
@@ -102,7 +103,9 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
         )
     try:
         for parent, child_name, _ in swapped:
-            setattr(parent, child_name, replacement)
+            # A new module for every place: one shared module would be named only once, so
+            # hooks on a layer name ("relu4") would find the wrong place, or none.
+            setattr(parent, child_name, ReLUWithRule(rule))
         yield model
     finally:
         for parent, child_name, original in swapped:

@@ -74,6 +74,19 @@ def test_backward_rules_on_every_sign_combination():
     assert guided.guided_relu_backward(x, g).tolist() == [0, 0, 0, 0, 0, 3]
 
 
+def test_a_channel_target_inside_the_swapped_relus(x):
+    model = tiny_cnn()
+    with guided.relu_backward_rule(model, "guided"):
+        assert [n for n, m in model.named_modules() if isinstance(m, guided.ReLUWithRule)] == [
+            "1",
+            "3",
+        ]
+    leaf = x.clone().requires_grad_(True)
+    with guided.relu_backward_rule(model, "guided"):
+        model[1](model[0](leaf))[:, 2].sum().backward()
+    torch.testing.assert_close(guided.guided_backprop(model, x, 2, layer="1"), leaf.grad)
+
+
 def test_plain_rule_gives_the_true_gradient(x):
     model = tiny_cnn()
     with guided.relu_backward_rule(model, "plain"):
