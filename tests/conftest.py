@@ -13,6 +13,10 @@ torch.set_num_threads(2)
 # The notebook tests run one kernel per core; each kernel's setup cell calls env.set_threads(),
 # which reads this. Two 2-thread kernels on 2 cores ran up to 5x slower than one.
 os.environ.setdefault("COURSE_NUM_THREADS", "1")
+# The same for the thread pools of NumPy, SciPy and scikit-learn (OpenBLAS, OpenMP), which
+# kernels size when they start: their spinning threads slowed the other kernel 5x in CI.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 _seconds_per_file: defaultdict[str, float] = defaultdict(float)
 
