@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .hooks import get_layer
+from .hooks import record_activations
 
 
 def check_images(x, name: str = "x") -> torch.Tensor:
@@ -93,25 +93,11 @@ def input_gradient(
         if layer is None:
             scores = model(x)
         else:
-            get_layer(model, layer)  # a clear error for an unknown name, listing the valid ones
-            with _live_output(model, layer) as live:
+            with record_activations(model, layer, attached=True) as live:
                 model(x)
-            scores = live["output"].flatten(2).sum(dim=2)  # (N, K): total activation per channel
+            scores = live[layer].flatten(2).sum(dim=2)  # (N, K): total activation per channel
         if scores.ndim != 2:
             raise ValueError(f"expected scores of shape (N, K), got {tuple(scores.shape)}")
         target = as_targets(target, len(x), scores.shape[1])
         scores.gather(1, target[:, None]).sum().backward()
     return x.grad.detach()
-
-
-@contextmanager
-def _live_output(model: nn.Module, layer: str) -> Iterator[dict]:
-    """Like ``record_activations``, but keeps the output *attached* to the graph."""
-    store: dict[str, torch.Tensor] = {}
-    handle = get_layer(model, layer).register_forward_hook(
-        lambda module, inputs, output: store.__setitem__("output", output)
-    )
-    try:
-        yield store
-    finally:
-        handle.remove()

@@ -85,16 +85,20 @@ def _as_tensor(name: str, output) -> torch.Tensor:
 
 
 @contextmanager
-def record_activations(model: nn.Module, layers: str | list[str]) -> Iterator[dict]:
+def record_activations(
+    model: nn.Module, layers: str | list[str], attached: bool = False
+) -> Iterator[dict]:
     """Record the outputs of some layers during the forward passes run inside the block.
 
     Args:
         model: Any ``nn.Module``.
         layers: One layer name or a list of names (see :func:`layer_names`).
+        attached: keep the outputs themselves, still part of the autograd graph, so that
+            something computed from them can be backpropagated (saliency of a channel).
 
     Yields:
         A dict ``name -> tensor`` filled by each forward pass (the latest pass wins).
-        Tensors are detached copies, e.g. (N, K, H, W) for a convolution.
+        Tensors are detached copies, e.g. (N, K, H, W) for a convolution, unless ``attached``.
 
     Example:
         >>> with record_activations(model, "conv1") as acts:
@@ -108,7 +112,8 @@ def record_activations(model: nn.Module, layers: str | list[str]) -> Iterator[di
         def hook(module, inputs, output):
             # clone: without it an in-place ReLU right after the layer would
             # overwrite the stored tensor, which shares memory with the output.
-            store[name] = _as_tensor(name, output).detach().clone()
+            output = _as_tensor(name, output)
+            store[name] = output if attached else output.detach().clone()
 
         return hook
 

@@ -218,3 +218,15 @@ def test_collect_activations_bad_input(model):
         collect_activations(model, "conv1", torch.zeros(0, 1, 8, 8))
     with pytest.raises(ValueError, match="batch_size"):
         collect_activations(model, "conv1", torch.zeros(2, 1, 8, 8), batch_size=0)
+
+
+def test_record_activations_attached_keeps_the_graph():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    x = torch.rand(1, 1, 5, 5, requires_grad=True)
+    with record_activations(model, "0", attached=True) as acts:
+        model(x)
+    acts["0"].sum().backward()
+    assert x.grad is not None and acts["0"].requires_grad
+    with record_activations(model, "0") as acts:
+        model(x)
+    assert not acts["0"].requires_grad
