@@ -54,6 +54,60 @@ def _accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     return (predict(model, images).argmax(dim=1) == labels).float().mean().item()
 
 
+def fit(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    max_shift: int = 0,
+    flips: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training",
+) -> torch.nn.Module:
+    """Train ``model`` in place with AdamW, a one-cycle schedule and optional augmentation.
+
+    Args:
+        model: any classifier returning ``(N, n_classes)`` scores.
+        images: ``(N, C, H, W)``; labels: ``(N,)`` class indices.
+        epochs, batch_size, lr: the usual; ``lr`` is the peak of the one-cycle schedule.
+        max_shift: random translation of up to this many pixels (0: none).
+        flips: also flip half of each batch left-right.
+        seed: seeds the batch order and the augmentation (not the initial weights).
+
+    Returns:
+        ``model``, trained and in eval mode.
+
+    Example:
+        >>> fit(DigitsCNN(n_classes=2), images, labels, epochs=10, max_shift=3)
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps_per_epoch = -(-len(images) // batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch)
+    )
+    bar = tqdm(range(epochs), desc=desc, disable=not progress)
+    for _ in bar:
+        model.train()
+        order = torch.randperm(len(images), generator=generator)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            inputs = random_shift(images[batch], max_shift, generator)
+            if flips:
+                flip = torch.rand(len(batch), generator=generator) < 0.5
+                inputs = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
+            loss = F.cross_entropy(model(inputs), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
 def train(
     name: str,
     epochs: int | None = None,
@@ -80,7 +134,6 @@ def train(
     recipe = RECIPES[name]
     epochs = recipe["epochs"] if epochs is None else epochs
     env.seed_everything(seed)
-    generator = torch.Generator().manual_seed(seed)
     train_x, train_y = load_split(name, "train")
     test_x, test_y = load_split(name, "test")
     if limit is not None:
@@ -92,29 +145,19 @@ def train(
         )
 
     model = ARCHITECTURES[name]()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=1e-4)
-    steps_per_epoch = -(-len(train_x) // recipe["batch_size"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe["lr"], total_steps=max(1, epochs * steps_per_epoch)
+    fit(
+        model,
+        train_x,
+        train_y,
+        epochs=epochs,
+        batch_size=recipe["batch_size"],
+        lr=recipe["lr"],
+        max_shift=recipe["max_shift"],
+        flips=name.startswith("shapes"),  # shapes have no preferred orientation
+        seed=seed,
+        progress=progress,
+        desc=f"training {name}",
     )
-    bar = tqdm(range(epochs), desc=f"training {name}", disable=not progress)
-    for _ in bar:
-        model.train()
-        order = torch.randperm(len(train_x), generator=generator)
-        for start in range(0, len(order), recipe["batch_size"]):
-            batch = order[start : start + recipe["batch_size"]]
-            inputs = random_shift(train_x[batch], recipe["max_shift"], generator)
-            if name.startswith(
-                "shapes"
-            ):  # shapes have no preferred orientation: flips are free data
-                flip = torch.rand(len(batch), generator=generator) < 0.5
-                inputs = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
-            loss = F.cross_entropy(model(inputs), train_y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
 
     model.eval()
     test_accuracy = _accuracy(model, test_x, test_y)

@@ -1,0 +1,400 @@
+"""Dreaming: change the *input*, weights frozen, until the network responds the way we ask.
+
+Three objectives, one recipe (gradient ascent on the image):
+
+* :func:`dream_to_target`: make the softmax output match a chosen one-hot target.
+* :func:`class_visualization`: make one class score (the logit) as large as possible.
+* :func:`deepdream` and :func:`channel_visualization`: make a layer's activations large.
+
+Unregularized ascent finds noise the model is sure about; the regularizers here
+(:func:`jitter`, :func:`gaussian_blur`, L2 decay, :func:`clip_small`) steer it towards
+images with natural statistics. :func:`translation_flip_rate` measures how much a
+classifier's decision depends on where the object sits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .attribution import as_targets, check_images, eval_mode
+from .hooks import record_activations
+
+
+def _gradient(objective, x: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``objective(x)`` (a scalar) with respect to ``x``, weights untouched."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = objective(x)
+        (grad,) = torch.autograd.grad(value, x)
+    return grad
+
+
+def _per_image_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
+
+
+def _offset(max_px: int, generator: torch.Generator) -> list[int]:
+    """A random ``(dx, dy)``, each in ``-max_px .. max_px``."""
+    return torch.randint(-max_px, max_px + 1, (2,), generator=generator).tolist()
+
+
+def jitter(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Shift images by ``(dx, dy)`` pixels with wrap-around; ``jitter(x, -dx, -dy)`` undoes it.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        dx, dy: shift to the right and down (negative: left and up).
+
+    Returns:
+        ``(N, C, H, W)``: ``out[..., i, j] == x[..., i - dy, j - dx]`` (indices modulo size).
+    """
+    return torch.roll(check_images(x), shifts=(int(dy), int(dx)), dims=(-2, -1))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur every channel with a Gaussian of standard deviation ``sigma`` pixels.
+
+    The kernel is ``2 * ceil(3 * sigma) + 1`` pixels wide, normalized to sum to one, and
+    the border is reflected, so a constant image stays constant.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        sigma: in pixels; ``0`` returns ``x`` unchanged.
+    """
+    x = check_images(x)
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        return x
+    radius = max(1, math.ceil(3 * sigma))
+    if radius >= min(x.shape[-2:]):
+        raise ValueError(f"sigma={sigma} is too large for images of size {tuple(x.shape[-2:])}")
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    # A 2-D Gaussian is a row blur followed by a column blur: two cheap 1-D convolutions.
+    rows = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    cols = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), rows, groups=channels)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), cols, groups=channels)
+
+
+def clip_small(x: torch.Tensor, fraction: float, baseline: float = 0.0) -> torch.Tensor:
+    """Reset the ``fraction`` of pixels closest to ``baseline`` to exactly ``baseline``.
+
+    Closeness is the norm of ``x - baseline`` over the channels of a pixel. Faint pixels
+    contribute little to the score but add noise to the picture.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        fraction: in [0, 1), the share of each image's pixels to reset.
+        baseline: the value of an "empty" pixel (0 for black-background digits).
+    """
+    x = check_images(x)
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must lie in [0, 1), got {fraction}")
+    if fraction == 0:
+        return x
+    strength = (x - baseline).norm(dim=1, keepdim=True)  # (N, 1, H, W)
+    threshold = strength.flatten(1).quantile(fraction, dim=1)[:, None, None, None]
+    return torch.where(strength <= threshold, torch.full_like(x, baseline), x)
+
+
+def dream_step(
+    model: nn.Module, x: torch.Tensor, target, lr: float = 1.0, l2: float = 0.0
+) -> torch.Tensor:
+    """One step of gradient *ascent* on ``S_target(x) - l2 * ||x||^2``, per image.
+
+    ``S_target`` is the class score (the logit, before softmax). The step has length
+    ``lr`` in pixel space: ``x + lr * g / ||g||`` with ``g`` the gradient of the objective
+    and ``||g||`` its L2 norm over the image, so the step size does not depend on how
+    steep the score happens to be.
+
+    Args:
+        model: a classifier returning ``(N, n_classes)`` scores, used in eval mode.
+        x: images ``(N, C, H, W)``; not modified.
+        target: the class to strengthen, one int or ``N`` of them.
+        lr: step length (L2 norm of the change of each image).
+        l2: weight of the L2 penalty that keeps pixel values small.
+
+    Returns:
+        The new images ``(N, C, H, W)``, detached.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 28, 28)
+        >>> for _ in range(50):
+        ...     x = dream_step(load_model("digits"), x, target=3, lr=0.5, l2=0.01)
+    """
+    x = check_images(x)
+    with eval_mode(model):
+
+        def objective(image):
+            scores = model(image)
+            chosen = scores.gather(1, as_targets(target, len(image), scores.shape[1])[:, None])
+            return chosen.sum() - l2 * (image**2).sum()
+
+        grad = _gradient(objective, x)
+    return (x + lr * grad / _per_image_norm(grad)).detach()
+
+
+def class_visualization(
+    model: nn.Module,
+    target,
+    shape: tuple[int, int, int],
+    steps: int = 100,
+    lr: float = 1.0,
+    l2: float = 0.0,
+    jitter_px: int = 0,
+    blur_sigma: float = 0.0,
+    blur_every: int = 10,
+    clip_fraction: float = 0.0,
+    start: float = 0.0,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """An image that maximizes a class score, with optional regularizers (Simonyan et al.).
+
+    Each step: roll the image by a random offset of up to ``jitter_px``, take one
+    :func:`dream_step`, roll it back, clamp to ``value_range``; every ``blur_every`` steps
+    blur it with ``blur_sigma`` and reset the faintest ``clip_fraction`` of its pixels.
+
+    Args:
+        model: a classifier; target: class index, one int or one per image.
+        shape: ``(C, H, W)`` of the image; one image per target.
+        steps, lr, l2: as in :func:`dream_step`.
+        jitter_px, blur_sigma, blur_every, clip_fraction: the regularizers (0 = off).
+        start: the starting images are ``start`` plus a little seeded noise.
+        value_range: pixel values are clamped to it after every step.
+        seed: seeds the starting noise and the jitter offsets.
+
+    Returns:
+        ``(T, C, H, W)`` images, one per target.
+    """
+    targets = torch.as_tensor(target).long().reshape(-1)
+    generator = torch.Generator().manual_seed(seed)
+    x = start + 0.01 * torch.randn(len(targets), *shape, generator=generator)
+    x = x.clamp(*value_range)
+    for step in tqdm(range(steps), desc="class visualization", disable=not progress):
+        dx, dy = _offset(jitter_px, generator)
+        x = jitter(dream_step(model, jitter(x, dx, dy), targets, lr, l2), -dx, -dy)
+        x = x.clamp(*value_range)
+        if (step + 1) % blur_every == 0:
+            x = clip_small(gaussian_blur(x, blur_sigma), clip_fraction, baseline=start)
+    return x
+
+
+def dream_to_target(
+    model: nn.Module,
+    target,
+    shape: tuple[int, int, int],
+    steps: int = 300,
+    lr: float = 0.05,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> tuple[torch.Tensor, list[float]]:
+    """Gradient *descent* on ``|softmax(f(x)) - y_target|^2`` from uniform noise.
+
+    No regularizer: the point is to see what the model accepts as a perfect example.
+
+    Args:
+        model: a classifier; target: class index, one int or one per image.
+        shape: ``(C, H, W)``; steps: number of Adam steps with learning rate ``lr``.
+        value_range: pixels are clamped to it; seed: seeds the starting noise.
+
+    Returns:
+        ``(images, losses)``: ``(T, C, H, W)`` and the mean loss after each step.
+    """
+    targets = torch.as_tensor(target).long().reshape(-1)
+    generator = torch.Generator().manual_seed(seed)
+    low, high = value_range
+    x = low + (high - low) * torch.rand(len(targets), *shape, generator=generator)
+    x.requires_grad_(True)
+    # Adam rather than plain steps: the softmax saturates, and Adam keeps moving anyway.
+    optimizer = torch.optim.Adam([x], lr=lr)
+    losses = []
+    with eval_mode(model), torch.enable_grad():
+        wanted = F.one_hot(targets, model(x[:1]).shape[1]).float()
+        for _ in range(steps):
+            loss = ((model(x).softmax(dim=1) - wanted) ** 2).sum(dim=1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                x.clamp_(low, high)
+            losses.append(loss.item())
+    model.zero_grad(set_to_none=True)
+    return x.detach(), losses
+
+
+def octave_sizes(
+    size: tuple[int, int], n_octaves: int, scale: float = 1.4
+) -> list[tuple[int, int]]:
+    """Image sizes of a DeepDream octave schedule, smallest first, ending at ``size``.
+
+    Octave ``k`` (counting down from ``n_octaves - 1`` to 0) has size
+    ``round(H / scale**k), round(W / scale**k)``.
+
+    Example:
+        >>> octave_sizes((100, 60), 3, 2.0)
+        [(25, 15), (50, 30), (100, 60)]
+    """
+    height, width = size
+    if n_octaves < 1 or scale <= 1:
+        raise ValueError(f"need n_octaves >= 1 and scale > 1, got {n_octaves} and {scale}")
+    return [(round(height / scale**k), round(width / scale**k)) for k in reversed(range(n_octaves))]
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def layer_objective(model: nn.Module, layer: str, channel: int | None = None):
+    """A function ``x -> scalar``: the mean squared activation of ``layer`` (DeepDream),
+    or, with ``channel``, the mean activation of that one channel (feature visualization)."""
+
+    def objective(x):
+        with record_activations(model, layer, attached=True) as live:
+            model(x)
+        act = live[layer]
+        if channel is None:
+            return (act**2).mean()
+        if not 0 <= channel < act.shape[1]:
+            raise ValueError(f"layer {layer!r} has channels 0..{act.shape[1] - 1}, got {channel}")
+        return act[:, channel].mean()
+
+    return objective
+
+
+def deepdream(
+    model: nn.Module,
+    image: torch.Tensor,
+    layer: str,
+    steps: int = 10,
+    lr: float = 0.02,
+    n_octaves: int = 3,
+    scale: float = 1.4,
+    jitter_px: int = 4,
+    channel: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """DeepDream: amplify what ``layer`` sees in ``image``, over several scales (octaves).
+
+    At each octave (smallest first, :func:`octave_sizes`) the image is the photo resized
+    to that size plus the *detail* dreamed so far, upscaled. ``steps`` ascent steps on
+    :func:`layer_objective` follow, each ``x + lr * g / mean(|g|)`` with a random roll of
+    up to ``jitter_px`` undone afterwards, clamped to [0, 1]. The new detail is the dreamed
+    image minus the resized photo.
+
+    Args:
+        model: any network; layer: its layer to amplify (``hooks.layer_names(model)``).
+        image: ``(N, C, H, W)`` or ``(C, H, W)`` in [0, 1]; not modified.
+        channel: amplify only this channel of ``layer`` (default: all of them).
+        seed: seeds the jitter.
+
+    Returns:
+        the dreamed image(s) in [0, 1], with the shape of ``image``.
+    """
+    single = isinstance(image, torch.Tensor) and image.ndim == 3
+    image = check_images(image[None] if single else image, "image").detach()
+    generator = torch.Generator().manual_seed(seed)
+    objective = layer_objective(model, layer, channel)
+    sizes = octave_sizes(tuple(image.shape[-2:]), n_octaves, scale)
+    detail = torch.zeros_like(_resize(image, sizes[0]))
+    bar = tqdm(total=steps * len(sizes), desc=f"DeepDream {layer}", disable=not progress)
+    with eval_mode(model):
+        for size in sizes:
+            base = _resize(image, size)
+            x = (base + _resize(detail, size)).clamp(0, 1)
+            for _ in range(steps):
+                dx, dy = _offset(jitter_px, generator)
+                grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
+                x = (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+                bar.update()
+            detail = x - base
+    bar.close()
+    return x[0] if single else x
+
+
+def channel_visualization(
+    model: nn.Module,
+    layer: str,
+    channels: list[int],
+    shape: tuple[int, int, int],
+    steps: int = 60,
+    lr: float = 0.05,
+    jitter_px: int = 2,
+    blur_sigma: float = 0.5,
+    blur_every: int = 4,
+    seed: int = 0,
+) -> torch.Tensor:
+    """For each channel, an image (from grey plus noise) that maximizes its mean activation.
+
+    Steps as in :func:`deepdream` (normalized ascent with jitter, clamp to [0, 1]), plus a
+    light blur every ``blur_every`` steps so the picture is not all high frequencies.
+
+    Returns:
+        ``(len(channels), C, H, W)`` in [0, 1].
+    """
+    generator = torch.Generator().manual_seed(seed)
+    images = []
+    with eval_mode(model):
+        for channel in channels:
+            objective = layer_objective(model, layer, channel)
+            x = (0.5 + 0.05 * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
+            for step in range(steps):
+                dx, dy = _offset(jitter_px, generator)
+                grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
+                x = (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+                if (step + 1) % blur_every == 0:
+                    x = gaussian_blur(x, blur_sigma)
+            images.append(x)
+    return torch.cat(images)
+
+
+def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> torch.Tensor:
+    """Translate images by ``(dx, dy)`` pixels (right and down); uncovered pixels get ``fill``.
+
+    Unlike :func:`jitter`, nothing wraps around: what leaves the frame is lost.
+    """
+    images = check_images(images, "images")
+    out = torch.full_like(images, fill)
+    h, w = images.shape[-2:]
+    dx, dy = int(dx), int(dy)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+    out[..., dst_y, dst_x] = images[..., src_y, src_x]
+    return out
+
+
+def translation_flip_rate(model: nn.Module, images: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """How often the prediction changes when the images are shifted, for every shift.
+
+    Args:
+        model: a classifier; images: ``(N, C, H, W)``, the background is 0.
+        max_shift: shifts from ``-max_shift`` to ``max_shift`` pixels in each direction.
+
+    Returns:
+        ``(2 * max_shift + 1, 2 * max_shift + 1)`` tensor; entry ``[dy + m, dx + m]`` is the
+        fraction of images whose predicted class after :func:`shift_images` by ``(dx, dy)``
+        differs from the prediction on the unshifted image. The centre entry is 0.
+    """
+    images = check_images(images, "images")
+    shifts = range(-max_shift, max_shift + 1)
+    with eval_mode(model), torch.no_grad():
+        reference = model(images).argmax(dim=1)
+        rates = torch.zeros(len(shifts), len(shifts))
+        for row, dy in enumerate(shifts):
+            for col, dx in enumerate(shifts):
+                moved = model(shift_images(images, dx, dy)).argmax(dim=1)
+                rates[row, col] = (moved != reference).float().mean()
+    return rates
