@@ -27,20 +27,21 @@ help:
 	@echo "make lab      start JupyterLab on the lessons (runs setup first)"
 	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
 	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
-	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_patch)"
+	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
 	@echo "               score the explanation methods (pointing game, IoU)"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
 setup: $(STAMP)
 
-# Reinstalls only when pyproject.toml changes (the pins live there).
-$(STAMP): pyproject.toml
+# Reinstalls only when the pins change. requirements-nodeps.txt says why it is separate.
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { \
 		echo "$(PYTHON) not found: install Python 3.11, or run make setup PYTHON=python3.12"; \
 		exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt
 	touch $@
 
 lab: setup
@@ -58,6 +59,7 @@ train: setup
 	$(BIN)/python -m course_utils.train digits
 	$(BIN)/python -m course_utils.train shapes
 	$(BIN)/python -m course_utils.train shapes_patch
+	$(BIN)/python -m course_utils.train shapes_texture
 
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py

@@ -22,6 +22,7 @@ WEIGHT_FILES = {
     # Trained on shapes whose corner patch always has its class's colour: a biased model
     # that lesson 04 catches looking at the patch instead of the shape.
     "shapes_patch": "shapes_patch_cnn.pt",
+    "shapes_texture": "shapes_texture_cnn.pt",
 }
 CHECKSUM_FILE = "SHA256SUMS"
 
@@ -90,7 +91,12 @@ class ShapesCNN(nn.Module):
         return self.fc(self.flatten(self.gap(x)))
 
 
-ARCHITECTURES = {"digits": DigitsCNN, "shapes": ShapesCNN, "shapes_patch": ShapesCNN}
+ARCHITECTURES = {
+    "digits": DigitsCNN,
+    "shapes": ShapesCNN,
+    "shapes_patch": ShapesCNN,
+    "shapes_texture": ShapesCNN,
+}
 
 
 def _check_input(x, channels: int, name: str) -> None:
@@ -138,7 +144,8 @@ def load_model(name: str, data_dir: Path | None = None) -> nn.Module:
     Args:
         name: ``"digits"`` (:class:`DigitsCNN`), ``"shapes"`` (:class:`ShapesCNN`) or
             ``"shapes_patch"`` (a :class:`ShapesCNN` trained on images with a class-coloured
-            corner patch, see :func:`course_utils.shapes.make_shapes`).
+            corner patch, see :func:`course_utils.shapes.make_shapes`) or ``"shapes_texture"``
+            (trained on shapes filled with their class's own texture).
         data_dir: folder with the weight files; defaults to the repository's ``data/``.
 
     Returns:

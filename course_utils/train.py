@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,6 +28,15 @@ RECIPES = {
     # The patch always has the class's colour, so it alone predicts the label: the easy
     # shortcut the model takes instead of learning shapes. Few epochs suffice for that.
     "shapes_patch": {"epochs": 15, "batch_size": 64, "lr": 3e-3, "max_shift": 4, "patch": 1.0},
+    # Each class has its own fill texture, so texture and shape both predict the label; the
+    # cue-conflict images of lesson 08 then show which of the two the model relies on.
+    "shapes_texture": {
+        "epochs": 15,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "max_shift": 4,
+        "textures": "class",
+    },
 }
 
 
@@ -46,7 +56,8 @@ def load_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The images and labels a model is trained (``split="train"``) or tested on."""
     if name == "digits":
         return load_digits(split)
-    data = load_shapes(split, patch=RECIPES[name].get("patch"))
+    recipe = RECIPES[name]
+    data = load_shapes(split, textures=recipe.get("textures", "random"), patch=recipe.get("patch"))
     return data.images, data.labels
 
 
@@ -66,6 +77,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    perturb: Callable | None = None,
 ) -> torch.nn.Module:
     """Train ``model`` in place with AdamW, a one-cycle schedule and optional augmentation.
 
@@ -76,6 +88,9 @@ def fit(
         max_shift: random translation of up to this many pixels (0: none).
         flips: also flip half of each batch left-right.
         seed: seeds the batch order and the augmentation (not the initial weights).
+        perturb: ``perturb(model, inputs, labels) -> inputs``, applied to every batch after
+            augmentation, with the model in eval mode: e.g. an attack, for adversarial
+            training.
 
     Returns:
         ``model``, trained and in eval mode.
@@ -99,6 +114,9 @@ def fit(
             if flips:
                 flip = torch.rand(len(batch), generator=generator) < 0.5
                 inputs = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
+            if perturb is not None:  # attacks see the model as it is used: in eval mode
+                inputs = perturb(model.eval(), inputs, labels[batch])
+                model.train()
             loss = F.cross_entropy(model(inputs), labels[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -119,7 +137,7 @@ def train(
     """Train model ``name`` and save its weights to ``out_dir`` (default ``data/``).
 
     Args:
-        name: ``one of :data:`RECIPES` (``"digits"``, ``"shapes"``, ``"shapes_patch"``).
+        name: ``one of :data:`RECIPES` (``"digits"``, ``"shapes"``, ...).
         epochs: passes over the training set; default from :data:`RECIPES`.
         limit: use only the first ``limit`` training and test images (for quick smoke runs).
         seed: seeds the initial weights, the batch order and the augmentation.

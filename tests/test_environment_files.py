@@ -126,3 +126,14 @@ def test_environment_name_and_comments():
         if line.strip().startswith("- ") and "#" not in line
     ]
     assert not uncommented, f"say why each dependency is there (a # comment): {uncommented}"
+
+
+def test_no_deps_requirements_are_pinned_and_installed_by_make_setup():
+    path = REPO_ROOT / "requirements-nodeps.txt"
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    pins = dict(parse_pin(line, path.name) for line in lines if line)
+    assert pins, "requirements-nodeps.txt pins nothing"
+    overlap = sorted(set(pins) & set(pyproject_pins()))
+    assert not overlap, f"pinned in pyproject.toml and requirements-nodeps.txt: {overlap}"
+    assert "pip install --no-deps -r requirements-nodeps.txt" in MAKEFILE.read_text()
+    assert "--no-deps -r requirements-nodeps.txt" in ENVIRONMENT.read_text()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import models, train
+from course_utils import adversarial, models, train
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -41,3 +41,13 @@ def test_the_patch_model_depends_on_the_patch():
         data = train.load_shapes("test", patch=patch)
         accuracy = (models.predict(model, data.images).argmax(dim=1) == data.labels).float().mean()
         assert accuracy < ceiling, f"patch={patch}: accuracy {accuracy:.2f}, expected < {ceiling}"
+
+
+def test_the_texture_model_decides_by_texture_and_the_shapes_model_by_shape():
+    """Lesson 08's story: on cue-conflict images the two models follow different cues."""
+    data = train.load_shapes("test", textures="class", conflict=True)
+    biases = {}
+    for name in ("shapes", "shapes_texture"):
+        predictions = models.predict(models.load_model(name), data.images).argmax(dim=1)
+        biases[name] = adversarial.shape_bias(predictions, data.labels, data.texture_labels)
+    assert biases["shapes"] > 0.9 and biases["shapes_texture"] < 0.4, biases

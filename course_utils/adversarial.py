@@ -1,0 +1,264 @@
+"""Adversarial examples: small changes of the input that change the answer.
+
+All attacks work on images in [0, 1] (apply normalization inside the model) and on the
+**logits** of a classifier; the loss is the cross-entropy, averaged over the batch.
+
+* :func:`fooling_image`: ascend one wrong class's score until the model predicts it.
+* :func:`fgsm`: one step of size ``eps`` along the sign of the loss gradient.
+* :func:`pgd`: many small sign steps, each followed by a projection back into the
+  ``eps``-ball around the original image and the valid range.
+* :func:`accuracy_under_attack`: accuracy on attacked images for several ``eps``.
+* :class:`BitDepth`: an input-transformation "defense", with the straight-through
+  gradient (BPDA) an adaptive attacker uses to break it.
+* :func:`shape_bias`: shape versus texture decisions on cue-conflict images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attribution import as_targets, check_images, eval_mode
+
+
+def check_unit_range(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Raise a clear error unless ``x`` is an image batch with values in [0, 1]."""
+    x = check_images(x, name)
+    low, high = x.min().item(), x.max().item()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (attacks clamp to that range), got values in "
+            f"[{low:.3g}, {high:.3g}]: pass unnormalized images and normalize inside the model"
+        )
+    return x
+
+
+def _check_eps(eps: float) -> float:
+    if not 0 <= eps <= 1:
+        raise ValueError(
+            f"eps is a change of pixel values in [0, 1]: expected 0 <= eps <= 1, got {eps}"
+        )
+    return float(eps)
+
+
+def loss_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean cross-entropy loss with respect to ``x``; weights untouched."""
+    x = x.detach().requires_grad_(True)
+    with eval_mode(model), torch.enable_grad():
+        loss = F.cross_entropy(model(x), labels)
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = False) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015).
+
+    Untargeted: ``x + eps * sign(grad_x CE(f(x), y))``, a step that *raises* the loss of the
+    true class ``y``. Targeted: ``x - eps * sign(grad_x CE(f(x), y))`` with ``y`` the class
+    we want, a step that *lowers* its loss. Then clamp to [0, 1].
+
+    Args:
+        model: a classifier returning logits ``(N, n_classes)``.
+        x: images ``(N, C, H, W)`` in [0, 1]; not modified.
+        y: true labels (untargeted) or target labels (targeted), one int or ``N``.
+        eps: the L-infinity size of the change, in pixel units.
+
+    Returns:
+        ``(N, C, H, W)`` adversarial images in [0, 1], detached.
+
+    Example:
+        >>> x_adv = fgsm(load_model("digits"), images, labels, eps=0.1)
+    """
+    x = check_unit_range(x, "x").detach()
+    eps = _check_eps(eps)
+    direction = -1.0 if targeted else 1.0
+    grad = loss_gradient(model, x, as_targets(y, len(x)))
+    return (x + direction * eps * grad.sign()).clamp(0, 1).detach()
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y,
+    eps: float,
+    alpha: float | None = None,
+    steps: int = 10,
+    random_start: bool = True,
+    targeted: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Projected gradient descent in the L-infinity ball (Madry et al. 2018).
+
+    Start at ``x`` (plus uniform noise in ``[-eps, eps]`` if ``random_start``, clamped to
+    [0, 1]); then ``steps`` times: an FGSM step of size ``alpha`` from the current image,
+    projection of the total change onto ``[-eps, eps]``, clamp to [0, 1].
+
+    Args:
+        model, x, y, targeted: as in :func:`fgsm`.
+        eps: radius of the L-infinity ball around ``x``.
+        alpha: step size; default ``eps / 4``, enough to reach the border in a few steps.
+        steps: number of steps.
+        random_start: start from a random point in the ball (seeded by ``seed``).
+
+    Returns:
+        ``(N, C, H, W)`` adversarial images with ``|x_adv - x| <= eps`` and values in [0, 1].
+    """
+    x = check_unit_range(x, "x").detach()
+    eps = _check_eps(eps)
+    alpha = eps / 4 if alpha is None else alpha
+    labels = as_targets(y, len(x))
+    direction = -1.0 if targeted else 1.0
+    adv = x.clone()
+    if random_start:
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.rand(x.shape, generator=generator).to(x) * 2 * eps - eps
+        adv = (adv + noise).clamp(0, 1)
+    for _ in range(steps):
+        adv = adv + direction * alpha * loss_gradient(model, adv, labels).sign()
+        adv = (x + (adv - x).clamp(-eps, eps)).clamp(0, 1)
+    return adv.detach()
+
+
+def fooling_image(
+    model: nn.Module, x: torch.Tensor, target, lr: float = 0.5, max_steps: int = 200
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Change each image just enough that the model predicts ``target``.
+
+    Gradient ascent on the target's score (the logit): ``x + lr * g / ||g||`` per image,
+    clamped to [0, 1]; an image stops changing as soon as the model predicts ``target``.
+
+    Args:
+        model: a classifier; x: images ``(N, C, H, W)`` in [0, 1]; not modified.
+        target: the class to reach, one int or ``N``.
+        lr: L2 length of each step; max_steps: give up after this many.
+
+    Returns:
+        ``(images, steps)``: the changed images and, per image, the number of steps taken
+        (``max_steps`` for an image that was never fooled).
+    """
+    adv = check_unit_range(x, "x").detach().clone()
+    with eval_mode(model):
+        targets = as_targets(target, len(adv), model(adv[:1]).shape[1])
+        steps = torch.full((len(adv),), max_steps)
+        for step in range(max_steps + 1):
+            with torch.no_grad():
+                fooled = model(adv).argmax(dim=1) == targets
+            steps = torch.where(fooled & (steps == max_steps), step, steps)
+            active = steps == max_steps
+            if step == max_steps or not active.any():
+                break
+            leaf = adv.detach().requires_grad_(True)
+            with torch.enable_grad():
+                score = model(leaf).gather(1, targets[:, None]).sum()
+                (grad,) = torch.autograd.grad(score, leaf)
+            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
+            moved = (adv + lr * grad / norm).clamp(0, 1)
+            adv = torch.where(active[:, None, None, None], moved, adv)
+    return adv.detach(), steps
+
+
+Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
+
+
+def _batches(data) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        images, labels = data
+        return [(images[i : i + 256], labels[i : i + 256]) for i in range(0, len(images), 256)]
+    return data
+
+
+def accuracy_under_attack(
+    model: nn.Module, attack: Attack, data, eps_list: Iterable[float]
+) -> list[float]:
+    """Accuracy on attacked images, one figure per ``eps``.
+
+    Args:
+        model: a classifier.
+        attack: ``attack(model, images, labels, eps) -> adversarial images``, e.g. ``fgsm``.
+        data: ``(images, labels)`` tensors, or an iterable of such batches (a DataLoader).
+        eps_list: the sizes to try; ``0`` gives the clean accuracy.
+
+    Returns:
+        A list of accuracies in [0, 1], in the order of ``eps_list``.
+
+    Example:
+        >>> accuracy_under_attack(model, fgsm, (images, labels), [0, 0.1, 0.2])
+    """
+    accuracies = []
+    for eps in eps_list:
+        correct = total = 0
+        for images, labels in _batches(data):
+            adv = attack(model, images, labels, eps)
+            with eval_mode(model), torch.no_grad():
+                correct += (model(adv).argmax(dim=1) == labels).sum().item()
+            total += len(labels)
+        accuracies.append(correct / total)
+    return accuracies
+
+
+class _RoundStraightThrough(torch.autograd.Function):
+    """Rounding forward, identity backward: the BPDA approximation of a quantizer."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+class BitDepth(nn.Module):
+    """Reduce images to ``bits`` bits per channel, a classic input-transformation defense.
+
+    Rounding has zero gradient almost everywhere, so an attacker who differentiates through
+    it learns nothing: the defense *looks* strong. With ``straight_through=True`` the
+    backward pass treats rounding as the identity (BPDA, Athalye et al. 2018), which is
+    what an adaptive attacker does. The forward pass is the same either way.
+
+    Example:
+        >>> defended = nn.Sequential(BitDepth(1), model)
+    """
+
+    def __init__(self, bits: int, straight_through: bool = False):
+        super().__init__()
+        if not 1 <= bits <= 8:
+            raise ValueError(f"bits must be between 1 and 8, got {bits}")
+        self.levels = 2**bits - 1
+        self.straight_through = straight_through
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scaled = x * self.levels
+        rounded = _RoundStraightThrough.apply(scaled) if self.straight_through else scaled.round()
+        return rounded / self.levels
+
+
+def shape_bias(predictions, shape_labels, texture_labels) -> float:
+    """Share of shape decisions among the decisions that follow either cue (Geirhos et al.).
+
+    On cue-conflict images (the shape of one class, the texture of another) a prediction
+    is a *shape decision* when it names the shape's class and a *texture decision* when it
+    names the texture's class; other predictions are ignored.
+
+    Args:
+        predictions, shape_labels, texture_labels: ``(N,)`` class indices; the shape and
+            texture labels must differ for every image.
+
+    Returns:
+        ``shape / (shape + texture)`` in [0, 1].
+    """
+    predictions, shape_labels, texture_labels = (
+        torch.as_tensor(t).reshape(-1) for t in (predictions, shape_labels, texture_labels)
+    )
+    if not len(predictions) == len(shape_labels) == len(texture_labels):
+        raise ValueError("predictions, shape_labels and texture_labels must have the same length")
+    if (shape_labels == texture_labels).any():
+        raise ValueError("cue-conflict images need a texture from a different class than the shape")
+    shape = (predictions == shape_labels).sum().item()
+    texture = (predictions == texture_labels).sum().item()
+    if shape + texture == 0:
+        raise ValueError("no prediction matched the shape or the texture: shape bias is undefined")
+    return shape / (shape + texture)
