@@ -272,6 +272,13 @@ def layer_objective(model: nn.Module, layer: str, channel: int | None = None):
     return objective
 
 
+def _jittered_ascent_step(objective, x, lr: float, jitter_px: int, generator) -> torch.Tensor:
+    """``x + lr * g / mean(|g|)``, with ``g`` taken on a randomly rolled copy and rolled back."""
+    dx, dy = _offset(jitter_px, generator)
+    grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
+    return (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+
+
 def deepdream(
     model: nn.Module,
     image: torch.Tensor,
@@ -314,9 +321,7 @@ def deepdream(
             base = _resize(image, size)
             x = (base + _resize(detail, size)).clamp(0, 1)
             for _ in range(steps):
-                dx, dy = _offset(jitter_px, generator)
-                grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
-                x = (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+                x = _jittered_ascent_step(objective, x, lr, jitter_px, generator)
                 bar.update()
             detail = x - base
     bar.close()
@@ -350,9 +355,7 @@ def channel_visualization(
             objective = layer_objective(model, layer, channel)
             x = (0.5 + 0.05 * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
             for step in range(steps):
-                dx, dy = _offset(jitter_px, generator)
-                grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
-                x = (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+                x = _jittered_ascent_step(objective, x, lr, jitter_px, generator)
                 if (step + 1) % blur_every == 0:
                     x = gaussian_blur(x, blur_sigma)
             images.append(x)
