@@ -101,7 +101,8 @@ def pgd(
         eps: radius of the L-infinity ball around ``x``.
         alpha: step size; default ``eps / 4``, enough to reach the border in a few steps.
         steps: number of steps.
-        random_start: start from a random point in the ball (seeded by ``seed``).
+        random_start: start from a random point in the ball, drawn with ``seed`` (so every
+            call with the same seed and shape draws the same noise).
 
     Returns:
         ``(N, C, H, W)`` adversarial images with ``|x_adv - x| <= eps`` and values in [0, 1].
@@ -110,6 +111,8 @@ def pgd(
     eps = _check_eps(eps)
     alpha = eps / 4 if alpha is None else alpha
     labels = as_targets(y, len(x))
+    if eps == 0:  # the ball is a single point
+        return x.clone()
     direction = -1.0 if targeted else 1.0
     adv = x.clone()
     if random_start:
@@ -137,18 +140,20 @@ def fooling_image(
 
     Returns:
         ``(images, steps)``: the changed images and, per image, the number of steps taken
-        (``max_steps`` for an image that was never fooled).
+        (``max_steps`` for an image that was never fooled: check the predictions to tell it
+        from one fooled by the very last step).
     """
     adv = check_unit_range(x, "x").detach().clone()
+    steps = torch.full((len(adv),), max_steps)
+    done = torch.zeros(len(adv), dtype=torch.bool)
     with eval_mode(model):
         targets = as_targets(target, len(adv), model(adv[:1]).shape[1])
-        steps = torch.full((len(adv),), max_steps)
         for step in range(max_steps + 1):
             with torch.no_grad():
-                fooled = model(adv).argmax(dim=1) == targets
-            steps = torch.where(fooled & (steps == max_steps), step, steps)
-            active = steps == max_steps
-            if step == max_steps or not active.any():
+                newly_done = (model(adv).argmax(dim=1) == targets) & ~done
+            steps[newly_done] = step
+            done |= newly_done
+            if done.all() or step == max_steps:
                 break
             leaf = adv.detach().requires_grad_(True)
             with torch.enable_grad():
@@ -156,7 +161,7 @@ def fooling_image(
                 (grad,) = torch.autograd.grad(score, leaf)
             norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
             moved = (adv + lr * grad / norm).clamp(0, 1)
-            adv = torch.where(active[:, None, None, None], moved, adv)
+            adv = torch.where(done[:, None, None, None], adv, moved)
     return adv.detach(), steps
 
 
