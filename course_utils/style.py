@@ -211,7 +211,7 @@ def _initial_image(init, reference: torch.Tensor, seed: int) -> torch.Tensor:
         return reference.detach().clone()
     if init == "noise":
         generator = torch.Generator().manual_seed(seed)
-        return torch.rand(reference.shape, generator=generator)
+        return torch.rand(reference.shape, generator=generator).to(reference.device)
     raise ValueError(f"init must be 'content', 'noise' or an image tensor, got {init!r}")
 
 
