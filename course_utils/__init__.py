@@ -10,7 +10,12 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``embeddings``: PCA, k-nearest-neighbour accuracy, activation-atlas grids
 * ``env``: device choice, seeding, ``IS_COLAB``, an environment report
 * ``grading``: the checks used by the notebooks' visible and hidden tests
-* ``train``: ``python -m course_utils.train NAME`` retrains a shipped model
+* ``train``: ``python -m course_utils.train NAME`` retrains a shipped model; ``fit`` trains any
+* ``attribution``, ``saliency``, ``guided``, ``gradcam``: gradient explanations (lessons 04-06)
+* ``evaluation``: scoring explanations: IoU, pointing game, sanity checks
+* ``dream``: class and channel visualization, DeepDream, translation tests (lesson 07)
+* ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 08)
+* ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 09)
 """
 
 __version__ = "0.1.0"

@@ -223,13 +223,12 @@ def dream_to_target(
         wanted = F.one_hot(targets, model(x[:1]).shape[1]).float()
         for _ in range(steps):
             loss = ((model(x).softmax(dim=1) - wanted) ** 2).sum(dim=1).mean()
-            optimizer.zero_grad()
-            loss.backward()
+            # Only the image's gradient: the weights' .grad stay as the caller left them.
+            (x.grad,) = torch.autograd.grad(loss, x)
             optimizer.step()
             with torch.no_grad():
                 x.clamp_(low, high)
             losses.append(loss.item())
-    model.zero_grad(set_to_none=True)
     return x.detach(), losses
 
 
@@ -273,10 +272,12 @@ def layer_objective(model: nn.Module, layer: str, channel: int | None = None):
 
 
 def _jittered_ascent_step(objective, x, lr: float, jitter_px: int, generator) -> torch.Tensor:
-    """``x + lr * g / mean(|g|)``, with ``g`` taken on a randomly rolled copy and rolled back."""
+    """``x + lr * g / mean(|g|)`` per image, with ``g`` taken on a randomly rolled copy and
+    rolled back."""
     dx, dy = _offset(jitter_px, generator)
     grad = jitter(_gradient(objective, jitter(x, dx, dy)), -dx, -dy)
-    return (x + lr * grad / grad.abs().mean().clamp_min(1e-12)).clamp(0, 1)
+    scale = grad.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    return (x + lr * grad / scale).clamp(0, 1)
 
 
 def deepdream(
