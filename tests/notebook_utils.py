@@ -262,6 +262,14 @@ def wrong_answers_path(lesson: str) -> Path:
     return WRONG_ANSWERS_DIR / f"{lesson}.py"
 
 
+def replace_once(source: str, old: str, new: str) -> str:
+    """``source`` with ``old`` replaced by ``new``: how a wrong-answers file derives a mistake
+    from the solution. Fails when ``old`` is missing, so a rewritten solution cannot turn a
+    wrong answer silently into the right one."""
+    assert old in source, old
+    return source.replace(old, new)
+
+
 def load_wrong_answers(lesson: str, nb: NotebookNode) -> list[WrongAnswer]:
     """Read tests/wrong_answers/<lesson>.py and check it against the teacher notebook.
 
@@ -295,20 +303,27 @@ def load_wrong_answers(lesson: str, nb: NotebookNode) -> list[WrongAnswer]:
     result = []
     for answer_id, sources in answers.items():
         if answer_id not in answer_ids:
-            raise ValueError(f"{path.name}: {answer_id!r} is not a code answer cell; those are "
-                             f"{answer_ids}")
+            raise ValueError(
+                f"{path.name}: {answer_id!r} is not a code answer cell; those are {answer_ids}"
+            )
         tests = expect[answer_id]
         if isinstance(tests, str) or not tests or any(t not in test_ids for t in tests):
-            raise ValueError(f"{path.name}: EXPECT_FAIL[{answer_id!r}] must be a non-empty list "
-                             f"taken from the test cells {test_ids}; got {tests!r}")
+            raise ValueError(
+                f"{path.name}: EXPECT_FAIL[{answer_id!r}] must be a non-empty list "
+                f"taken from the test cells {test_ids}; got {tests!r}"
+            )
         early = [t for t in tests if position[t] < position[answer_id]]
         if early:
-            raise ValueError(f"{path.name}: EXPECT_FAIL[{answer_id!r}] lists {early}, which come "
-                             "before the answer cell and cannot check it")
+            raise ValueError(
+                f"{path.name}: EXPECT_FAIL[{answer_id!r}] lists {early}, which come "
+                "before the answer cell and cannot check it"
+            )
         for source in [sources] if isinstance(sources, str) else sources:
             if not isinstance(source, str) or BEGIN_SOLUTION in source:
-                raise ValueError(f"{path.name}: WRONG_ANSWERS[{answer_id!r}] must be cell "
-                                 "source (str, or list of str) without SOLUTION markers")
+                raise ValueError(
+                    f"{path.name}: WRONG_ANSWERS[{answer_id!r}] must be cell "
+                    "source (str, or list of str) without SOLUTION markers"
+                )
             result.append(WrongAnswer(answer_id, source, list(tests)))
     return result
 
@@ -407,4 +422,3 @@ def fill_in(released: NotebookNode, answers: dict[str, str]) -> NotebookNode:
 def correct_answers(solution: NotebookNode) -> dict[str, str]:
     """grade_id -> answer source (markers removed) of every answer cell."""
     return {grade_id(c): without_markers(c.source) for c in solution.cells if is_answer(c)}
-

@@ -1,5 +1,7 @@
 """Plausible wrong answers for lessons/07_dreaming (format: tests/notebook_utils.py)."""
 
+from notebook_utils import replace_once as _with
+
 # The solutions, from which most wrong answers differ by one line.
 _DREAM_STEP = """def dream_step(model, x, target, lr=1.0, l2=0.0):
     target = attribution.as_targets(target, len(x))
@@ -67,11 +69,6 @@ _DEEPDREAM = """def deepdream(
             detail = x - base
     return x[0]
 """
-
-
-def _with(source: str, old: str, new: str) -> str:
-    assert old in source, old
-    return source.replace(old, new)
 
 
 WRONG_ANSWERS = {

@@ -1,5 +1,7 @@
 """Plausible wrong answers for lessons/08_adversarial (format: tests/notebook_utils.py)."""
 
+from notebook_utils import replace_once as _with
+
 # The solutions, from which most wrong answers differ by a line or two.
 _FOOLING = """def fooling_image(model, x, target, lr, max_steps):
     targets = attribution.as_targets(target, len(x))
@@ -78,11 +80,6 @@ _SHAPE_BIAS = """def shape_bias(predictions, shape_labels, texture_labels):
         raise ValueError("no prediction follows the shape or the texture")
     return shape / (shape + texture)
 """
-
-
-def _with(source: str, old: str, new: str) -> str:
-    assert old in source, old
-    return source.replace(old, new)
 
 
 WRONG_ANSWERS = {

@@ -1,5 +1,7 @@
 """Plausible wrong answers for lessons/09_style_transfer (format: tests/notebook_utils.py)."""
 
+from notebook_utils import replace_once as _with
+
 # The solution of exercise 1, from which most wrong answers differ by one line.
 _CONTENT = """def content_loss(features, target, weight=1.0):
     if features.shape != target.shape:
@@ -45,11 +47,6 @@ _CLOSURE = """def make_closure(optimizer, x, extractor, content_layer, content_t
 
     return closure
 """
-
-
-def _with(source: str, old: str, new: str) -> str:
-    assert old in source, old
-    return source.replace(old, new)
 
 
 WRONG_ANSWERS = {
