@@ -7,6 +7,11 @@ VENV ?= .venv
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS='-m "not slow"'` (skip the
 # notebook runs) or `make test PYTEST_ARGS=tests/test_notebooks.py`.
 PYTEST_ARGS ?=
+# `make grade`: the lesson, the submissions (a folder or a .zip) and extra options of
+# tools/grade.py, e.g. GRADE_ARGS="--workers 2 --memory 4G" (`python tools/grade.py -h`).
+LESSON ?=
+SUBMISSIONS ?=
+GRADE_ARGS ?=
 # Extra arguments for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8899"`.
 LAB_ARGS ?=
 
@@ -20,16 +25,20 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lessons train benchmark clean
+.PHONY: help setup lab test lessons grade train benchmark clean
 
 help:
 	@echo "make setup    create $(VENV) with $(PYTHON) and install the course (once)"
 	@echo "make lab      start JupyterLab on the lessons (runs setup first)"
 	@echo "make test     ruff and the whole test suite (PYTEST_ARGS=... to narrow it)"
 	@echo "make lessons  regenerate lessons/ from solutions/ with nbgrader (teachers)"
+	@echo "make grade LESSON=NN_slug SUBMISSIONS=folder-or.zip"
+	@echo "               grade a class: each submission sandboxed, in parallel; writes"
+	@echo "               grades/NN_slug/ (grades.csv, report.html, feedback/) and the gradebook"
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
-	@echo "               score the explanation methods (pointing game, IoU)"
+	@echo "               score the explanation methods (pointing game, IoU), then grade 40"
+	@echo "               made-up submissions with plain nbgrader and with make grade"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
 setup: $(STAMP)
@@ -55,6 +64,12 @@ test: setup
 lessons: setup
 	$(BIN)/python tools/make_lessons.py
 
+grade: setup
+	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" || { \
+		echo "usage: make grade LESSON=00_getting_started SUBMISSIONS=path/to/folder-or.zip"; \
+		exit 2; }
+	$(BIN)/python tools/grade.py "$(LESSON)" "$(SUBMISSIONS)" $(GRADE_ARGS)
+
 train: setup
 	$(BIN)/python -m course_utils.train digits
 	$(BIN)/python -m course_utils.train shapes
@@ -64,6 +79,7 @@ train: setup
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py
 	$(BIN)/python tools/pointing_game.py
+	$(BIN)/python tools/benchmark_grading.py
 
 clean:
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \

@@ -3,22 +3,26 @@
 Student code runs in the same process as the tests: ``np.allclose = lambda *a, **k: True``
 would make every comparison pass. So this module keeps the functions it finds at import,
 compares with those, and refuses to grade once one was replaced (:class:`TamperingError`).
+For the same reason it only accepts the exact types it knows: a subclass of ``float`` or
+``torch.Tensor`` could redefine ``==``, ``<`` or ``abs`` to agree with anything.
 
 Example:
     >>> assert_shape(out, (1, 10))
     >>> assert_close(out, expected, atol=1e-5)
+    >>> assert_float(accuracy(model, images, labels), name="accuracy(...)")
 """
 
 import builtins
 import math
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, redirect_stderr
 
 import numpy as np
 import torch
 
 
 class TamperingError(AssertionError):
-    """A library function that grading relies on was replaced."""
+    """A library function that grading relies on was replaced, or a value's type could lie."""
 
 
 # Every function whose replacement could fool a check, captured at import time.
@@ -27,7 +31,7 @@ _OWNERS = {"numpy": np, "numpy.testing": np.testing, "torch": torch,
 _WATCHED = """numpy.allclose numpy.isclose numpy.array_equal numpy.testing.assert_allclose
     numpy.asarray numpy.abs numpy.isnan numpy.all numpy.isfinite torch.allclose torch.equal
     torch.testing.assert_close builtins.abs builtins.isinstance builtins.len builtins.float
-    builtins.round math.isclose""".split()
+    builtins.round builtins.any builtins.type builtins.issubclass math.isclose""".split()
 
 
 def _current(label: str):  # "numpy.testing.assert_allclose" -> the object it names now
@@ -49,17 +53,107 @@ def check_untampered() -> None:
         )
 
 
+# The types a value may have; the numbers in lists, tuples and object arrays are checked too.
+_NUMPY_SCALARS = [t for t in set(np.sctypeDict.values()) if issubclass(t, np.number | np.bool_)]
+_PLAIN = [bool, int, float, list, tuple, np.ndarray, torch.Tensor, torch.nn.Parameter]
+_PLAIN += _NUMPY_SCALARS
+# Subclasses of these are refused with TamperingError: each could override what we call.
+_BASES = {"float": float, "int": int, "list": list, "tuple": tuple, "numpy.ndarray": np.ndarray,
+          "NumPy number": np.number, "torch.Tensor": torch.Tensor}  # fmt: skip
+
+
+def _label(cls: type) -> str:  # "float", "numpy.ndarray", "torch.Tensor", "LyingFloat"
+    module = cls.__module__
+    return f"{module}.{cls.__name__}" if module in ("numpy", "torch") else cls.__name__
+
+
+def _a(label: str) -> str:
+    return ("an " if label[0].lower() in "aeiou" else "a ") + label
+
+
+def _none(name: str) -> AssertionError:
+    return AssertionError(f"{name} is None; did the function forget to `return` it?")
+
+
+def _check_type(x, name: str) -> None:
+    """Raise TamperingError if ``x`` (or a number inside it) has a subclass of a plain type."""
+    cls = type(x)
+    if any(cls is plain for plain in _PLAIN):
+        if cls is list or cls is tuple or (cls is np.ndarray and x.dtype == object):
+            for item in x.ravel() if cls is np.ndarray else x:
+                _check_type(item, name)
+        return
+    for label, base in _BASES.items():
+        if issubclass(cls, base):
+            raise TamperingError(
+                f"{name} returned {_a(cls.__name__)}, a subclass of {label}; "
+                f"return a plain {label}."
+            )
+
+
+def _is_tensor(x) -> bool:  # exactly a tensor: a subclass could redefine every method
+    return type(x) is torch.Tensor or type(x) is torch.nn.Parameter
+
+
 def _to_array(x, name: str) -> np.ndarray:
     if x is None:
-        raise AssertionError(f"{name} is None; did the function forget to `return` it?")
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().double()
-    if not isinstance(x, str | bytes):  # NumPy would happily turn "0.5" into 0.5
+        raise _none(name)
+    _check_type(x, name)
+    if _is_tensor(x):
+        # torch.Tensor.detach, not x.detach: a tensor's own attributes can replace its methods.
+        x = torch.Tensor.detach(x).cpu().double()
+    if any(type(x) is plain for plain in _PLAIN):  # not str, bytes, dict, ...
         try:
             return _asarray(x, dtype=np.float64)
         except (TypeError, ValueError):
             pass
     raise AssertionError(f"{name} should be a tensor, array or number, got {type(x).__name__}.")
+
+
+def assert_tensor(x, name: str = "result", *, dtype=None) -> None:
+    """Check that ``x`` is a ``torch.Tensor`` (or ``nn.Parameter``), optionally of ``dtype``.
+
+    Example:
+        >>> assert_tensor(normalize(image, mean, std), name="normalize(...)")
+    """
+    check_untampered()
+    if x is None:
+        raise _none(name)
+    _check_type(x, name)
+    if not _is_tensor(x):
+        how = {np.ndarray: "torch.as_tensor(...)", list: "torch.tensor(...)",
+               tuple: "torch.tensor(...)"}.get(type(x))  # fmt: skip
+        raise AssertionError(
+            f"{name} returned {_a(_label(type(x)))}, but a torch.Tensor is asked for"
+            + (f": convert it with {how}." if how else ".")
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise AssertionError(f"{name} has dtype {x.dtype}, but {dtype} is asked for.")
+
+
+def assert_float(x, name: str = "result") -> None:
+    """Check that ``x`` is a Python ``float`` (``numpy.float64`` is one too).
+
+    Example:
+        >>> assert_float(accuracy(model, images, labels), name="accuracy(...)")
+    """
+    check_untampered()
+    if x is None:
+        raise _none(name)
+    _check_type(x, name)
+    cls = type(x)
+    if cls is float or cls is np.float64:
+        return
+    got = f"{name} returned {_a(_label(cls))}"
+    if _is_tensor(x) and x.ndim == 0:
+        raise AssertionError(f"{got} with 0 dimensions; call .item() on it to get a float.")
+    if _is_tensor(x):
+        got += f" of shape {tuple(x.shape)}"
+    elif cls is int or cls is bool:
+        raise AssertionError(f"{got} ({x}), but it must be a float, e.g. `correct / total`.")
+    elif any(cls is t for t in _NUMPY_SCALARS):
+        raise AssertionError(f"{got}, but a Python float is asked for: use float(...).")
+    raise AssertionError(f"{got}, but a single Python float is asked for.")
 
 
 def _first(mask: np.ndarray) -> tuple[int, tuple]:
@@ -118,6 +212,18 @@ def assert_close(actual, expected, *, atol=1e-6, rtol=1e-5, name: str = "result"
             f"at index {index} (got {a.ravel()[pos]:.4g}, expected "
             f"{e.ravel()[pos]:.4g}; {int((~close).sum())} of {a.size} values differ)."
         )
+
+
+@contextmanager
+def stderr_to_stdout():
+    """Show what the block writes to stderr (a tqdm progress bar, a warning) on stdout instead.
+
+    nbgrader gives no points to a test cell that writes anything to stderr, so test cells
+    call the student's functions inside this block, e.g.
+    ``with stderr_to_stdout(): result = accuracy(model, images, labels)``.
+    """
+    with redirect_stderr(sys.stdout):
+        yield
 
 
 @contextmanager

@@ -20,6 +20,11 @@ WRONG_ANSWERS = {
         "    for c in range(x.shape[-3]):\n"
         "        x[..., c, :, :].sub_(mean[c]).div_(std[c])\n"
         "    return x\n" + _DENORMALIZE_OK,
+        # Returns a NumPy array where a tensor is asked for.
+        "def normalize(x, mean, std):\n"
+        "    mean = np.asarray(mean).reshape(-1, 1, 1)\n"
+        "    std = np.asarray(std).reshape(-1, 1, 1)\n"
+        "    return (x.numpy() - mean) / std\n" + _DENORMALIZE_OK,
     ],
     "ex2_answer": [
         # Forgets model.eval(): dropout stays on.
@@ -61,6 +66,12 @@ WRONG_ANSWERS = {
         "def confusion_matrix(predictions, labels, n_classes):\n"
         "    matrix = torch.zeros(n_classes, n_classes, dtype=torch.int64)\n"
         "    matrix[labels, predictions] += 1\n"
+        "    return matrix\n",
+        # Counts correctly but returns nested lists, not a tensor.
+        "def confusion_matrix(predictions, labels, n_classes):\n"
+        "    matrix = [[0] * n_classes for _ in range(n_classes)]\n"
+        "    for t, p in zip(labels.tolist(), predictions.tolist()):\n"
+        "        matrix[t][p] += 1\n"
         "    return matrix\n",
     ],
 }
