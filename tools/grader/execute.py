@@ -255,10 +255,11 @@ def run_notebook(cells: list[Cell], workdir: Path, limits: Limits, *, sandboxed:
                         if facts is None:
                             session.probe_flags += integrity.probe_flags({}, None, cell.label)
                     elif baseline is not None:
-                        session.probe_flags += integrity.probe_flags(baseline, facts,
-                                                                     cell.label)
-                        # Report each change once, at the cell that made it.
-                        baseline = facts if facts is not None else baseline
+                        # Each change once, at the first cell after which it was seen.
+                        known = {f.reason for f in session.probe_flags}
+                        session.probe_flags += [
+                            f for f in integrity.probe_flags(baseline, facts, cell.label)
+                            if f.reason not in known]  # fmt: skip
                 continue
             if run.outcome == TIMEOUT and kernel.alive():
                 continue  # interrupted: the kernel and what earlier cells defined survive
