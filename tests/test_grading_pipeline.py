@@ -72,7 +72,7 @@ def test_grade_scores_submissions(name, tmp_path, capsys):
              + os.environ.get("PATH", "")},
     )  # fmt: skip
     with capsys.disabled():
-        print(f"\n  {name}: " + completed.stdout.strip().splitlines()[0])
+        print(f"\n  {name}: " + (completed.stdout.strip().splitlines() or ["no output"])[0])
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     with open(workdir / "grades" / name / "grades.csv", newline="") as file:
         rows = {row["student_id"]: row for row in csv.DictReader(file)}

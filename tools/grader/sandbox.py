@@ -126,11 +126,13 @@ def bwrap_argv(ipc_dir: Path, log_dir: Path, scratch_seed: Path, limits: Limits)
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
+    # The private /tmp first: binds made later stay visible inside it (a course cloned
+    # under /tmp keeps its virtual environment there).
+    args += ["--size", size, "--tmpfs", "/tmp"]
     args += _system_binds() + _python_binds()
     args += [
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", size, "--tmpfs", "/tmp",
         "--size", size, "--tmpfs", SCRATCH_DIR,
         "--ro-bind", str(REPO_ROOT / "course_utils"), f"{COURSE_DIR}/course_utils",
         "--ro-bind", str(REPO_ROOT / "data"), f"{COURSE_DIR}/data",
