@@ -189,6 +189,9 @@ def build(folder: Path) -> dict[str, Expected]:
         Expected(FULL - EX2, "partial", ("memory",)))  # fmt: skip
     submit("os_exit", answered(ex2_answer=_accuracy_with("import os\nos._exit(3)")),
            Expected(FULL - EX2, "needs_review", ("kernel_died", "suspicious_code")))  # fmt: skip
+    submit("kills_itself", answered(ex2_answer=_accuracy_with(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")),
+        Expected(FULL - EX2, "needs_review", ("kernel_died", "suspicious_code")))  # fmt: skip
     submit("calls_exit", answered(ex3_answer=answers["ex3_answer"] + "\nexit()\n"),
            Expected(FULL - EX3, "needs_review", ("kernel_died", "suspicious_code")))  # fmt: skip
 
