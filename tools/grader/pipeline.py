@@ -53,11 +53,6 @@ def nbgrader_meta(cell) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def is_test(cell) -> bool:
-    meta = nbgrader_meta(cell)
-    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
-
-
 def is_manual(cell) -> bool:
     meta = nbgrader_meta(cell)
     return bool(meta.get("grade") and meta.get("solution"))
@@ -219,11 +214,10 @@ def score(job: Job, session: execute.Session | None, lesson: Lesson,
                            sandboxed=sandboxed, flags=list(job.flags))  # fmt: skip
     nb = job.notebook if job.notebook is not None else lesson.released
     runs = session.runs if session else {}
+    result.answers = {gid: lesson.redact(text) for gid, text in repair.answer_sources(nb).items()}
     for index, cell in enumerate(nb.cells):
         meta = nbgrader_meta(cell)
         gid = meta.get("grade_id")
-        if meta.get("solution") and gid:
-            result.answers[gid] = lesson.redact(cell.source)
         if not meta.get("grade") or not gid:
             continue
         hidden = "### BEGIN HIDDEN TESTS" in cell.source
