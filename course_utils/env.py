@@ -10,6 +10,7 @@ import os
 import platform
 import random
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,18 @@ IS_COLAB: bool = "google.colab" in sys.modules
 # The repository is the folder that contains the course_utils package.
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
-# Data lives in the repository unless COURSE_DATA_DIR points somewhere else
-# (useful on Colab or on shared machines with a read-only checkout).
-DATA_DIR: Path = Path(os.environ.get("COURSE_DATA_DIR") or REPO_ROOT / "data").expanduser()
+
+def _find_data_dir() -> Path:
+    """COURSE_DATA_DIR if set; else data/ of the repository; else the weights installed with
+    the package (a student edition, or pip install on Colab, puts them in course_utils/weights)."""
+    if os.environ.get("COURSE_DATA_DIR"):
+        return Path(os.environ["COURSE_DATA_DIR"]).expanduser()
+    if (REPO_ROOT / "data" / "SHA256SUMS").is_file():
+        return REPO_ROOT / "data"
+    return Path(str(resources.files("course_utils") / "weights"))
+
+
+DATA_DIR: Path = _find_data_dir()
 
 _DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 

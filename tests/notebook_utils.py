@@ -174,7 +174,9 @@ class Run:
         return [gid for gid, (score, top) in self.scores.items() if score >= top]
 
 
-def run_notebook(nb: NotebookNode, lesson: str, workdir: Path, invert: bool = False) -> Run:
+def run_notebook(
+    nb: NotebookNode, lesson: str, workdir: Path, invert: bool = False, course: Path | None = None
+) -> Run:
     """Execute `nb` with nbgrader's Validator in a copy of the lesson folder.
 
     The copy keeps the repository clean of anything the notebook writes, and files that
@@ -186,6 +188,8 @@ def run_notebook(nb: NotebookNode, lesson: str, workdir: Path, invert: bool = Fa
         lesson: lesson folder name, whose other files are copied next to the notebook.
         workdir: empty or missing folder to run in.
         invert: passed to Validator (report cells that pass instead of cells that fail).
+        course: a folder holding the course_utils the kernel imports, instead of the
+            repository's (an edition's, see tools/release.py); None for the repository's.
     """
     from nbgrader import utils
     from nbgrader.validator import Validator
@@ -206,9 +210,18 @@ def run_notebook(nb: NotebookNode, lesson: str, workdir: Path, invert: bool = Fa
     nbformat.write(nb, path)
 
     validator = RecordingValidator(config=nbgrader_config(), invert=invert)
-    start = time.perf_counter()
-    results = validator.validate(str(path))
-    seconds = time.perf_counter() - start
+    saved = os.environ.get("PYTHONPATH")
+    if course is not None:  # the kernel inherits it, and finds that course_utils first
+        os.environ["PYTHONPATH"] = str(course)
+    try:
+        start = time.perf_counter()
+        results = validator.validate(str(path))
+        seconds = time.perf_counter() - start
+    finally:
+        if course is not None:
+            os.environ.pop("PYTHONPATH")
+            if saved is not None:
+                os.environ["PYTHONPATH"] = saved
 
     scores, errors = {}, {}
     executed = validator.executed
@@ -222,18 +235,21 @@ def run_notebook(nb: NotebookNode, lesson: str, workdir: Path, invert: bool = Fa
     return Run(results, scores, errors, seconds)
 
 
-def _run_or_report(nb: NotebookNode, lesson: str, workdir: Path, invert: bool) -> Run:
+def _run_or_report(
+    nb: NotebookNode, lesson: str, workdir: Path, invert: bool, course: Path | None = None
+) -> Run:
     try:
-        return run_notebook(nb, lesson, workdir, invert)
+        return run_notebook(nb, lesson, workdir, invert, course)
     except Exception:  # reported by the test that needs this run, not by the pool
         return Run({}, {}, {}, 0.0, crash=traceback.format_exc())
 
 
-def run_notebooks(jobs: dict[str, tuple[NotebookNode, str, Path, bool]]) -> dict[str, Run]:
+def run_notebooks(jobs: dict[str, tuple]) -> dict[str, Run]:
     """Run several notebooks with run_notebook, one process per CPU at a time.
 
     Args:
-        jobs: a name for each run -> the arguments of run_notebook (nb, lesson, workdir, invert).
+        jobs: a name for each run -> the arguments of run_notebook
+            (nb, lesson, workdir, invert[, course]).
 
     Returns:
         The name of each run -> its Run.

@@ -11,6 +11,7 @@ import sys
 
 import nbformat
 import pytest
+import release
 from notebook_utils import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
@@ -203,7 +204,10 @@ def test_kernel_runs_this_python(tmp_path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """runs(name, kind) -> Run. The first call for a lesson runs all its notebooks at once:
+    """runs(name, kind) -> Run. The first call for a lesson runs all its notebooks at once,
+    each with the course_utils of the graded edition for that lesson (tools/release.py: the
+    reference bodies of this lesson's exercises and later ones left out), as students and
+    `make grade` run them; the hidden tests take their references from course_reference.
 
     "solution": the teacher notebook;
     "lesson": the student notebook (stubs, no hidden tests), inverted validation;
@@ -216,16 +220,18 @@ def runs(tmp_path_factory):
         if name not in done:
             solution = read(solution_path(name))
             work = tmp_path_factory.mktemp(name)
+            course = work / "edition"
+            release.write_course_utils(course, name)
             jobs = {
-                "solution": (solution, name, work / "solution", False),
-                "stubs": (stub_solutions(solution), name, work / "stubs", True),
+                "solution": (solution, name, work / "solution", False, course),
+                "stubs": (stub_solutions(solution), name, work / "stubs", True, course),
             }
             if lesson_path(name).exists():  # else test_notebooks_are_valid says so
-                jobs["lesson"] = (read(lesson_path(name)), name, work / "lesson", True)
+                jobs["lesson"] = (read(lesson_path(name)), name, work / "lesson", True, course)
             try:  # else test_wrong_answers_file_is_valid says why
                 answers = load_wrong_answers(name, solution)
                 jobs["wrong"] = (wrong_answers_notebook(solution, answers)[0], name,
-                                 work / "wrong", False)
+                                 work / "wrong", False, course)
             except (OSError, ValueError):
                 pass
             done[name] = run_notebooks(jobs)
