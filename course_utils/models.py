@@ -262,14 +262,29 @@ def load_imagenet_model(name: str = "resnet18", allow_download: bool | None = No
             model = get_model(name, weights=weights)
         except Exception as error:  # any network failure ends in the same advice
             raise PretrainedWeightsUnavailable(
-                f"could not download the ImageNet weights of {name} ({error}). "
+                f"the download of the ImageNet weights of {name} failed "
+                f"({type(error).__name__}: {error}). "
                 "Use the offline course model instead: load_model('shapes')."
             ) from None
     else:
         raise PretrainedWeightsUnavailable(
-            f"pretrained ImageNet weights for {name} are not in the torch hub cache ({path}) "
-            "and downloading is off (the offline default). Use the course's own model, "
-            "load_model('shapes'), or pass allow_download=True where there is internet."
+            f"the pretrained ImageNet weights of {name} are not in the torch hub cache ({path}) "
+            "and downloading is off (the offline default; Colab downloads them). Use the "
+            "course's own model, load_model('shapes'), or pass allow_download=True where "
+            "there is internet."
         )
     model.categories = list(weights.meta["categories"])
     return model.eval()
+
+
+def imagenet_model_or_none(name: str = "resnet18") -> nn.Module | None:
+    """:func:`load_imagenet_model`, or None after printing one sentence that says what failed.
+
+    The notebooks' optional ImageNet sections start with it, so that a machine without the
+    weights (the offline default), or a download that fails, skips the section with a reason.
+    """
+    try:
+        return load_imagenet_model(name)
+    except PretrainedWeightsUnavailable as error:
+        print(f"Skipping this section: {error}")
+        return None
