@@ -14,6 +14,10 @@ SUBMISSIONS ?=
 GRADE_ARGS ?=
 # Extra arguments for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8899"`.
 LAB_ARGS ?=
+# `make release`: LESSON=NN_slug for the graded edition of that lesson, EDITION=open for the
+# open-book one; URL=https://github.com/OWNER/REPO publishes somewhere else than pyproject.toml says.
+EDITION ?=
+URL ?=
 
 # Jupyter refuses to run as root unless told to; in a container root is the usual user.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -25,7 +29,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lessons grade train benchmark clean
+.PHONY: help setup check-venv lab test lessons grade release colab-check train benchmark clean
 
 help:
 	@echo "make setup    create $(VENV) with $(PYTHON) and install the course (once)"
@@ -35,6 +39,11 @@ help:
 	@echo "make grade LESSON=NN_slug SUBMISSIONS=folder-or.zip"
 	@echo "               grade a class: each submission sandboxed, in parallel; writes"
 	@echo "               grades/NN_slug/ (grades.csv, report.html, feedback/) and the gradebook"
+	@echo "make release LESSON=NN_slug | EDITION=open"
+	@echo "               build what students get, under dist/: the graded edition for a"
+	@echo "               lesson (no answers of it or later ones) or the open-book edition"
+	@echo "make colab-check  run every lesson as a new Colab user would, with Colab's"
+	@echo "               package versions (tools/colab_versions.txt; Python 3.13)"
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
 	@echo "               score the explanation methods (pointing game, IoU), then grade 40"
@@ -53,7 +62,13 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt
 	touch $@
 
-lab: setup
+# Pointed at a venv of your own (VENV=...), make lab uses it as it is and installs nothing.
+LAB_NEEDS := $(if $(filter .venv,$(VENV)),setup,check-venv)
+
+check-venv:
+	@test -x $(BIN)/jupyter || { echo "$(VENV) has no jupyter: run make setup VENV=$(VENV)"; exit 1; }
+
+lab: $(LAB_NEEDS)
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 		--LabApp.default_url=/lab/tree/lessons $(ROOT_FLAG) $(LAB_ARGS)
 
@@ -69,6 +84,16 @@ grade: setup
 		echo "usage: make grade LESSON=00_getting_started SUBMISSIONS=path/to/folder-or.zip"; \
 		exit 2; }
 	$(BIN)/python tools/grade.py "$(LESSON)" "$(SUBMISSIONS)" $(GRADE_ARGS)
+
+release: setup
+	@test -n "$(LESSON)$(filter open,$(EDITION))" || { \
+		echo "usage: make release LESSON=05_guided_backprop   (graded edition for a lesson)"; \
+		echo "       make release EDITION=open                (open-book edition)"; exit 2; }
+	$(BIN)/python tools/release.py $(if $(filter open,$(EDITION)),--open,--lesson "$(LESSON)") \
+		$(if $(URL),--url "$(URL)")
+
+colab-check: setup
+	$(BIN)/python tools/colab_check.py
 
 train: setup
 	$(BIN)/python -m course_utils.train digits

@@ -10,6 +10,7 @@ graded by a person, so max_score is 13 and an untouched notebook scores 0.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,24 @@ def _with_cell(nb, after_gid: str, source: str, cell_type: str = "code", metadat
     return nb
 
 
+def colab_saved(nb) -> str:
+    """``nb`` as Google Colab writes it on "Download .ipynb" (the worst case seen in public
+    notebooks; Colab documents nothing): format 4.0, so no cell ids; cell metadata replaced
+    by Colab's own (an id, an output height); Colab's notebook metadata; outputs kept."""
+    saved = {"nbformat": 4, "nbformat_minor": 0, "cells": [], "metadata": {
+        "colab": {"provenance": [], "name": f"{LESSON}.ipynb"},
+        "kernelspec": {"name": "python3", "display_name": "Python 3"},
+        "language_info": {"name": "python"}, "accelerator": "GPU"}}  # fmt: skip
+    for number, cell in enumerate(nb.cells):
+        saved_cell = {"cell_type": cell.cell_type, "source": cell.source,
+                      "metadata": {"id": f"c0lab{number:04d}"}}  # fmt: skip
+        if cell.cell_type == "code":
+            saved_cell["metadata"]["colab"] = {"base_uri": "https://localhost:8080/"}
+            saved_cell["outputs"], saved_cell["execution_count"] = [], None
+        saved["cells"].append(saved_cell)
+    return json.dumps(saved, indent=2)
+
+
 def build(folder: Path) -> dict[str, Expected]:
     """Write the class into ``folder``; return what grading each submission must give."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,6 +159,8 @@ def build(folder: Path) -> dict[str, Expected]:
     for cell in stripped.cells:
         cell.metadata = {}
     submit("stripped_metadata", stripped, Expected(FULL, "graded", ("metadata_repaired",)))
+    submit("colab_saved", colab_saved(perfect), Expected(FULL, "graded", ("metadata_repaired",),
+           why="saved by Colab: nbgrader metadata and cell ids gone, Colab's own added"))
     duplicated = copy.deepcopy(perfect)
     first_copy = copy.deepcopy(cells_by_id(duplicated)["ex1_answer"])
     first_copy.source = "def normalize(x, mean, std):\n    return x\n"

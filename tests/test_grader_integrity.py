@@ -598,3 +598,37 @@ def test_probe_and_audit_log_of_a_real_kernel(tmp_path):
     assert _kinds(flags) == [
         ("cell 4", "the notebook opened files outside the folders the sandbox shows")]
     assert outside in flags[0].evidence
+
+
+# --- the reference answers exist only while grading -------------------------------------------
+
+
+@pytest.mark.parametrize("source", [
+    "from course_reference import saliency\n",
+    "import course_reference.gradcam as g\n",
+    "def grad_cam(model, layer, x, target):\n    return reference_gradcam.grad_cam(model, layer, x, target)\n",  # noqa: E501
+])  # fmt: skip
+def test_code_that_uses_the_reference_answers_is_flagged(source):
+    flags = integrity.static_flags([("ex1_answer", source)], hidden_names={"reference_gradcam"})
+    assert [f.kind for f in flags] == ["suspicious_code"]
+    assert "course_reference" in flags[0].reason and flags[0].review
+
+
+def test_own_code_with_similar_names_is_not_flagged():
+    source = "reference = 3\ncourse_utils_reference = reference + 1\n"
+    assert integrity.static_flags([("ex1_answer", source)], hidden_names={"reference_gradcam"}) == []
+
+
+def test_the_grader_knows_what_every_lessons_hidden_tests_import():
+    """A name a hidden test imports (and the student's notebook does not) marks code that
+    can only work while grading; every lesson whose hidden tests use course_reference has
+    its names listed."""
+    from tools.grader.pipeline import Lesson
+
+    for name in lesson_names():
+        source = "\n".join(c.source for c in read(solution_path(name)).cells)
+        lesson = Lesson.load(name)
+        if "course_reference" in source:
+            assert lesson.hidden_names, name
+        released = "\n".join(c.source for c in read(lesson_path(name)).cells)
+        assert "course_reference" not in released, f"{name}: a student can see course_reference"

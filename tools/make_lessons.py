@@ -20,6 +20,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import release  # noqa: E402  (tools/release.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 LESSONS_DIR = REPO_ROOT / "lessons"
@@ -99,8 +102,20 @@ def generate(name: str, out_dir: Path) -> Path:
     if not path.exists():
         raise RuntimeError(f"nbgrader did not write {path}; see its log above.")
     nb = normalise(nbformat.read(path, as_version=4))
+    # The Colab badge and install source come from pyproject.toml ([tool.course.publish]).
+    release.apply_address(nb, name, release.publication())
     nbformat.write(nb, path)
     return path
+
+
+def publish_address_in_solutions(name: str) -> None:
+    """Write the publication address of pyproject.toml into the teacher notebook (its badge
+    and setup cell), so that both copies say the same; a no-op when they already do."""
+    path = SOLUTIONS_DIR / name / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    if release.apply_address(nb, name, release.publication()):
+        nbformat.write(nb, path)
+        print(f"updated the Colab address in {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+        if args.out == LESSONS_DIR:
+            publish_address_in_solutions(name)
         print(f"generated {generate(name, args.out)}")
     return 0
 

@@ -213,8 +213,10 @@ def _mark(kernel: Kernel, marker: dict, session: Session) -> None:
 
 
 def run_notebook(cells: list[Cell], workdir: Path, limits: Limits, *, sandboxed: bool,
-                 seed_dir: Path, progress=None) -> Session:  # fmt: skip
-    """Run ``cells`` in order; see the module docstring for what happens on failure."""
+                 seed_dir: Path, course_dir: Path | None = None,
+                 progress=None) -> Session:  # fmt: skip
+    """Run ``cells`` in order; see the module docstring for what happens on failure.
+    ``course_dir``: the packages the kernel imports (see sandbox.bwrap_argv)."""
     session, start = Session(), time.monotonic()
     done: list[Cell] = []  # cells that ran to the end (passed or raised), for replays
     kernel, number, baseline = None, 0, None
@@ -229,7 +231,8 @@ def run_notebook(cells: list[Cell], workdir: Path, limits: Limits, *, sandboxed:
     def new_kernel():
         nonlocal kernel, number, baseline
         finish_kernel()
-        kernel = Kernel(workdir, limits, sandboxed=sandboxed, seed_dir=seed_dir)
+        kernel = Kernel(workdir, limits, sandboxed=sandboxed, seed_dir=seed_dir,
+                        course_dir=course_dir)  # fmt: skip
         kernel.start(number)
         number += 1
         baseline = None

@@ -976,7 +976,7 @@ def _parse(source: str) -> ast.AST | None:
         return None
 
 
-def _imported_names(sources) -> set[str]:
+def imported_names(sources) -> set[str]:
     """Names bound by import statements anywhere in ``sources``."""
     names = set()
     for source in sources:
@@ -988,14 +988,30 @@ def _imported_names(sources) -> set[str]:
     return names
 
 
-def static_flags(cells: list[tuple[str, str]]) -> list[Flag]:
+def _reference_uses(source: str, hidden_names) -> list[int]:
+    """Lines that import course_reference or use a name only the hidden tests import."""
+    tree, found = _parse(source), set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Name) and node.id in hidden_names:
+            found.add(node.lineno)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [
+                node.module or ""]
+            if any(m.split(".")[0] == "course_reference" for m in modules):
+                found.add(node.lineno)
+    return sorted(found)
+
+
+def static_flags(cells: list[tuple[str, str]], hidden_names=frozenset()) -> list[Flag]:
     """One flag per cell and kind of suspicious code, with the offending lines as evidence.
 
     Args:
         cells: (label, source) of every cell the student controls: answers, edited demo
             cells, added cells. IPython syntax (%magics, !commands) is understood.
+        hidden_names: names that only the hidden tests import (the reference answers): a
+            student's code that uses one works only while grading.
     """
-    flags, imported = [], _imported_names(source for _, source in cells)
+    flags, imported = [], imported_names(source for _, source in cells)
     for label, source in cells:
         lines = source.splitlines()
         by_rule: dict[str, list[int]] = {}
@@ -1008,4 +1024,12 @@ def static_flags(cells: list[tuple[str, str]]) -> list[Flag]:
                      for n in sorted(numbers)]  # fmt: skip
             flags.append(Flag("suspicious_code", f"the code {STATIC_REASONS[rule]}", cell=label,
                               review=True, evidence=_evidence(shown)))  # fmt: skip
+        used = _reference_uses(source, hidden_names)
+        if used:
+            shown = [f"{n:>4}: {lines[n - 1] if 0 < n <= len(lines) else ''}".rstrip()
+                     for n in used]  # fmt: skip
+            flags.append(Flag("suspicious_code", "the code uses the reference answers that "
+                              "only the hidden tests have (course_reference): it can only "
+                              "work while grading", cell=label, review=True,
+                              evidence=_evidence(shown)))  # fmt: skip
     return flags

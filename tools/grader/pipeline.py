@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ from .results import (
     exercise_of,
 )
 from .sandbox import Limits, build_seed, sandbox_problem
+
+# tools/release.py builds the packages the kernels import (tools/ is on sys.path whenever
+# this package is imported: by tools/grade.py and by the tests).
+import release  # noqa: E402  isort: skip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_FLOOR, TIMEOUT_FACTOR, TIMEOUT_CAP = 20.0, 10.0, 120.0
@@ -73,6 +78,7 @@ class Lesson:
     exercises: dict[str, float]
     other_lessons: dict[str, set[str]]
     hidden_lines: list[str] = field(default_factory=list)
+    hidden_names: set[str] = field(default_factory=set)  # what hidden tests import
 
     @classmethod
     def load(cls, name: str) -> Lesson:
@@ -97,17 +103,23 @@ class Lesson:
                 nb = nbformat.read(REPO_ROOT / "solutions" / other / f"{other}.ipynb", 4)
                 others[other] = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
         visible = "\n".join(c.source for c in released.cells)
-        hidden = set()
+        hidden, blocks = set(), []
         for cell in source.cells:
             inside = False
             for line in cell.source.splitlines():
                 if "### BEGIN HIDDEN TESTS" in line:
                     inside = True
+                    blocks.append([])
                 elif "### END HIDDEN TESTS" in line:
                     inside = False
-                elif inside and len(line.strip()) >= 8 and line.strip() not in visible:
-                    hidden.add(line.strip())
-        return cls(name, source, released, title, exercises, others, sorted(hidden, key=len))
+                elif inside:
+                    blocks[-1].append(line)
+                    if len(line.strip()) >= 8 and line.strip() not in visible:
+                        hidden.add(line.strip())
+        names = integrity.imported_names(textwrap.dedent("\n".join(b)) for b in blocks)
+        names -= integrity.imported_names(c.source for c in released.cells)
+        return cls(name, source, released, title, exercises, others, sorted(hidden, key=len),
+                   names)
 
     def redact(self, text: str) -> str:
         """Remove any line of a hidden test from text a student will read."""
@@ -130,11 +142,12 @@ class Job:
 
 
 def reference_timeouts(lesson: Lesson, workdir: Path, limits: Limits, sandboxed: bool,
-                       seed: Path) -> dict[int, float]:  # fmt: skip
+                       seed: Path, course: Path) -> dict[int, float]:  # fmt: skip
     """Run the instructor's notebook once, in the same sandbox: every test must pass (or
     grading would be unfair), and each cell's time sets its time limit for the class."""
     cells = code_cells(lesson.source, {}, TIMEOUT_CAP)
-    session = execute.run_notebook(cells, workdir, limits, sandboxed=sandboxed, seed_dir=seed)
+    session = execute.run_notebook(cells, workdir, limits, sandboxed=sandboxed, seed_dir=seed,
+                                   course_dir=course)  # fmt: skip
     broken = [f"{c.label}: {session.runs.get(c.index, execute.Run()).outcome} "
               f"{session.runs.get(c.index, execute.Run()).evalue[:300]}"
               for c in cells if session.runs.get(c.index, execute.Run()).outcome != PASSED]
@@ -264,7 +277,8 @@ def score(job: Job, session: execute.Session | None, lesson: Lesson,
         result.flags += session.probe_flags
         result.seconds = round(session.seconds, 1)
     if job.notebook is not None:
-        result.flags += integrity.static_flags(_student_cells(job.notebook))
+        result.flags += integrity.static_flags(_student_cells(job.notebook),
+                                               hidden_names=lesson.hidden_names)
     if not sandboxed:
         result.flags.append(Flag("unsandboxed", "graded without a sandbox (--unsandboxed)"))
     result.score = sum(c.points or 0.0 for c in result.cells)
@@ -339,9 +353,15 @@ def grade_class(lesson_name: str, submissions: Path, *, workdir: Path = REPO_ROO
             raise GradingError(f"no submissions found in {submissions}")
         gradebook.prepare(lesson.name, workdir)
         seed = build_seed(scratch / "seed")
+        # What the kernels import: course_utils as this lesson's students have it (the
+        # graded edition: no reference answers for this lesson or later ones), and the
+        # full package as course_reference for the hidden tests.
+        course = scratch / "course"
+        release.write_course_utils(course, lesson.name, weights=False)
+        release.write_reference(course)
         jobs = [prepare_job(s, lesson) for s in students]
         if limits.cell_seconds is None:
-            timeouts = reference_timeouts(lesson, scratch, limits, sandboxed, seed)
+            timeouts = reference_timeouts(lesson, scratch, limits, sandboxed, seed, course)
         else:
             timeouts = {}
         default = limits.cell_seconds or TIMEOUT_CAP
@@ -354,7 +374,7 @@ def grade_class(lesson_name: str, submissions: Path, *, workdir: Path = REPO_ROO
                 return None
             folder = Path(tempfile.mkdtemp(prefix=f"{job.student_id[:20]}-", dir=scratch))
             return execute.run_notebook(job.cells, folder, limits, sandboxed=sandboxed,
-                                        seed_dir=seed)  # fmt: skip
+                                        seed_dir=seed, course_dir=course)  # fmt: skip
 
         results = []
         stamp = datetime.now(UTC).isoformat()

@@ -105,8 +105,14 @@ def build_seed(folder: Path) -> Path:
     return folder
 
 
-def bwrap_argv(ipc_dir: Path, log_dir: Path, scratch_seed: Path, limits: Limits) -> list[str]:
-    """The bubblewrap command line up to (not including) the program to run."""
+def bwrap_argv(ipc_dir: Path, log_dir: Path, scratch_seed: Path, limits: Limits,
+               course_dir: Path | None = None) -> list[str]:  # fmt: skip
+    """The bubblewrap command line up to (not including) the program to run.
+
+    ``course_dir`` holds the packages the kernel imports: ``course_utils`` as the students
+    have it (their edition) and ``course_reference`` for the hidden tests; None mounts the
+    repository's ``course_utils`` alone.
+    """
     size = str(limits.scratch_bytes)
     env = {
         "HOME": SCRATCH_DIR,
@@ -134,7 +140,6 @@ def bwrap_argv(ipc_dir: Path, log_dir: Path, scratch_seed: Path, limits: Limits)
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", size, "--tmpfs", SCRATCH_DIR,
-        "--ro-bind", str(REPO_ROOT / "course_utils"), f"{COURSE_DIR}/course_utils",
         "--ro-bind", str(REPO_ROOT / "data"), f"{COURSE_DIR}/data",
         "--ro-bind", str(KERNEL_BOOT), BOOT_PATH,
         "--bind", str(ipc_dir), IPC_DIR,
@@ -142,6 +147,9 @@ def bwrap_argv(ipc_dir: Path, log_dir: Path, scratch_seed: Path, limits: Limits)
         "--dir", f"{SCRATCH_DIR}/.matplotlib",
         "--chdir", SCRATCH_DIR,
     ]  # fmt: skip
+    packages = ["course_utils", "course_reference"] if course_dir else ["course_utils"]
+    for package in packages:
+        args += ["--ro-bind", str((course_dir or REPO_ROOT) / package), f"{COURSE_DIR}/{package}"]
     # Matplotlib's font list, built once by the parent: saves a second or two per kernel.
     for seed in sorted(scratch_seed.glob("*.json")):
         args += ["--ro-bind", str(seed), f"{SCRATCH_DIR}/.matplotlib/{seed.name}"]
@@ -197,9 +205,11 @@ class Kernel:
         seed_dir: files copied into the kernel's scratch folder at start (a font cache).
     """
 
-    def __init__(self, workdir: Path, limits: Limits, *, sandboxed: bool, seed_dir: Path):
+    def __init__(self, workdir: Path, limits: Limits, *, sandboxed: bool, seed_dir: Path,
+                 course_dir: Path | None = None):  # fmt: skip
         self.workdir, self.limits, self.sandboxed, self.seed_dir = (
             workdir, limits, sandboxed, seed_dir)  # fmt: skip
+        self.course_dir = course_dir
         self.killed_for = ""  # "memory" or "processes" once the watchdog killed it
         self.process: subprocess.Popen | None = None
         self.client = None
@@ -228,7 +238,7 @@ class Kernel:
         program = [sys.executable, boot, "--audit-log", f"{inside_log}/audit.jsonl",
                    "-f", f"{inside_ipc}/kernel.json"]  # fmt: skip
         if self.sandboxed:
-            argv = bwrap_argv(ipc, logs, self.seed_dir, self.limits) + program
+            argv = bwrap_argv(ipc, logs, self.seed_dir, self.limits, self.course_dir) + program
             env = None
         else:
             scratch = ipc / "scratch"
@@ -236,7 +246,9 @@ class Kernel:
             argv = program
             env = {**os.environ, "COURSE_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HOME": str(scratch),
-                   "MPLCONFIGDIR": str(scratch / ".matplotlib"), "PYTHONPATH": str(REPO_ROOT),
+                   "MPLCONFIGDIR": str(scratch / ".matplotlib"),
+                   "PYTHONPATH": str(self.course_dir or REPO_ROOT),
+                   "COURSE_DATA_DIR": str(REPO_ROOT / "data"),
                    "NBGRADER_EXECUTION": "autograde"}  # fmt: skip
         self.process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
