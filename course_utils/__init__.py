@@ -16,6 +16,10 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``dream``: class and channel visualization, DeepDream, translation tests (lesson 07)
 * ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 08)
 * ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 09)
+
+Many functions here are also graded exercises of a lesson. In the copy of the course handed
+out for grading, those of the current lesson and later ones raise ``NotImplementedError``:
+you write them in the notebook, and the lesson then uses your version.
 """
 
 __version__ = "0.1.0"

@@ -51,7 +51,8 @@ DEFAULT_READ_PREFIXES = (
 )  # fmt: skip
 DEFAULT_WRITE_PREFIXES = ("/scratch/", "/tmp/", "/dev/null", "/dev/shm")
 # Code that is not the student's: a frame there is "the library did it".
-TRUSTED_CODE = ("/course/course_utils/", "/grader/", f"{REPO_ROOT}/course_utils/")
+TRUSTED_CODE = ("/course/course_utils/", "/course/course_reference/", "/grader/",
+                f"{REPO_ROOT}/course_utils/")  # fmt: skip
 # Programs that libraries start on their own when imported (torch runs ldconfig -p to find
 # CUDA, debugpy runs uname -p, matplotlib may run fc-list); only from library code.
 BENIGN_PROGRAMS = frozenset({"ldconfig", "uname", "fc-list"})
