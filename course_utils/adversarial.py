@@ -46,11 +46,13 @@ def _check_eps(eps: float) -> float:
 
 def loss_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Gradient of the mean cross-entropy loss with respect to ``x``; weights untouched."""
+    # BEGIN EXERCISE 08_adversarial
     x = x.detach().requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
         loss = F.cross_entropy(model(x), labels)
         (grad,) = torch.autograd.grad(loss, x)
     return grad
+    # END EXERCISE
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = False) -> torch.Tensor:
@@ -72,11 +74,13 @@ def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = Fals
     Example:
         >>> x_adv = fgsm(load_model("digits"), images, labels, eps=0.1)
     """
+    # BEGIN EXERCISE 08_adversarial
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     direction = -1.0 if targeted else 1.0
     grad = loss_gradient(model, x, as_targets(y, len(x)))
     return (x + direction * eps * grad.sign()).clamp(0, 1).detach()
+    # END EXERCISE
 
 
 def pgd(
@@ -107,6 +111,7 @@ def pgd(
     Returns:
         ``(N, C, H, W)`` adversarial images with ``|x_adv - x| <= eps`` and values in [0, 1].
     """
+    # BEGIN EXERCISE 08_adversarial
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     alpha = eps / 4 if alpha is None else alpha
@@ -123,6 +128,7 @@ def pgd(
         adv = adv + direction * alpha * loss_gradient(model, adv, labels).sign()
         adv = (x + (adv - x).clamp(-eps, eps)).clamp(0, 1)
     return adv.detach()
+    # END EXERCISE
 
 
 def fooling_image(
@@ -143,6 +149,7 @@ def fooling_image(
         (``max_steps`` for an image that was never fooled: check the predictions to tell it
         from one fooled by the very last step).
     """
+    # BEGIN EXERCISE 08_adversarial
     adv = check_unit_range(x, "x").detach().clone()
     steps = torch.full((len(adv),), max_steps)
     done = torch.zeros(len(adv), dtype=torch.bool)
@@ -163,6 +170,7 @@ def fooling_image(
             moved = (adv + lr * grad / norm).clamp(0, 1)
             adv = torch.where(done[:, None, None, None], adv, moved)
     return adv.detach(), steps
+    # END EXERCISE
 
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -192,6 +200,7 @@ def accuracy_under_attack(
     Example:
         >>> accuracy_under_attack(model, fgsm, (images, labels), [0, 0.1, 0.2])
     """
+    # BEGIN EXERCISE 08_adversarial
     accuracies = []
     for eps in eps_list:
         correct = total = 0
@@ -202,6 +211,7 @@ def accuracy_under_attack(
             total += len(labels)
         accuracies.append(correct / total)
     return accuracies
+    # END EXERCISE
 
 
 class _RoundStraightThrough(torch.autograd.Function):
@@ -255,6 +265,7 @@ def shape_bias(predictions, shape_labels, texture_labels) -> float:
     Returns:
         ``shape / (shape + texture)`` in [0, 1].
     """
+    # BEGIN EXERCISE 08_adversarial
     predictions, shape_labels, texture_labels = (
         torch.as_tensor(t).reshape(-1) for t in (predictions, shape_labels, texture_labels)
     )
@@ -267,3 +278,4 @@ def shape_bias(predictions, shape_labels, texture_labels) -> float:
     if shape + texture == 0:
         raise ValueError("no prediction matched the shape or the texture: shape bias is undefined")
     return shape / (shape + texture)
+    # END EXERCISE

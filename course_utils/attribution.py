@@ -88,6 +88,7 @@ def input_gradient(
     Example:
         >>> grad = input_gradient(load_model("digits"), images, labels)
     """
+    # BEGIN EXERCISE 04_saliency
     x = check_images(x).detach().clone().requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
         if layer is None:
@@ -100,4 +101,6 @@ def input_gradient(
             raise ValueError(f"expected scores of shape (N, K), got {tuple(scores.shape)}")
         target = as_targets(target, len(x), scores.shape[1])
         scores.gather(1, target[:, None]).sum().backward()
-    return x.grad.detach()
+    gradient = x.grad.detach()
+    # END EXERCISE
+    return gradient

@@ -34,10 +34,6 @@ def _gradient(objective, x: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def _per_image_norm(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
-
-
 def _offset(max_px: int, generator: torch.Generator) -> list[int]:
     """A random ``(dx, dy)``, each in ``-max_px .. max_px``."""
     return torch.randint(-max_px, max_px + 1, (2,), generator=generator).tolist()
@@ -66,6 +62,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         x: images ``(N, C, H, W)``.
         sigma: in pixels; ``0`` returns ``x`` unchanged.
     """
+    # BEGIN EXERCISE 07_dreaming
     x = check_images(x)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
@@ -83,6 +80,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     cols = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), rows, groups=channels)
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), cols, groups=channels)
+    # END EXERCISE
 
 
 def clip_small(x: torch.Tensor, fraction: float, baseline: float = 0.0) -> torch.Tensor:
@@ -131,6 +129,7 @@ def dream_step(
         >>> for _ in range(50):
         ...     x = dream_step(load_model("digits"), x, target=3, lr=0.5, l2=0.01)
     """
+    # BEGIN EXERCISE 07_dreaming
     x = check_images(x)
     with eval_mode(model):
 
@@ -140,7 +139,9 @@ def dream_step(
             return chosen.sum() - l2 * (image**2).sum()
 
         grad = _gradient(objective, x)
-    return (x + lr * grad / _per_image_norm(grad)).detach()
+    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)  # one norm per image
+    return (x + lr * grad / norms[:, None, None, None]).detach()
+    # END EXERCISE
 
 
 def class_visualization(
@@ -158,12 +159,15 @@ def class_visualization(
     value_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     progress: bool = False,
+    step=dream_step,
+    blur=gaussian_blur,
 ) -> torch.Tensor:
     """An image that maximizes a class score, with optional regularizers (Simonyan et al.).
 
     Each step: roll the image by a random offset of up to ``jitter_px``, take one
     :func:`dream_step`, roll it back, clamp to ``value_range``; every ``blur_every`` steps
-    blur it with ``blur_sigma`` and reset the faintest ``clip_fraction`` of its pixels.
+    blur it with ``blur_sigma`` (if above 0) and reset the faintest ``clip_fraction`` of its
+    pixels.
 
     Args:
         model: a classifier; target: class index, one int or one per image.
@@ -173,6 +177,10 @@ def class_visualization(
         start: the starting images are ``start`` plus a little seeded noise.
         value_range: pixel values are clamped to it after every step.
         seed: seeds the starting noise and the jitter offsets.
+        step: the ascent step, called as ``step(model, x, targets, lr=lr, l2=l2)``; another
+            function with the signature of :func:`dream_step` (yours, say) can take its place.
+        blur: the blur, called as ``blur(x, blur_sigma)`` when ``blur_sigma > 0``; a function
+            like :func:`gaussian_blur`.
 
     Returns:
         ``(T, C, H, W)`` images, one per target.
@@ -181,12 +189,14 @@ def class_visualization(
     generator = torch.Generator().manual_seed(seed)
     x = start + 0.01 * torch.randn(len(targets), *shape, generator=generator)
     x = x.clamp(*value_range)
-    for step in tqdm(range(steps), desc="class visualization", disable=not progress):
+    for number in tqdm(range(steps), desc="class visualization", disable=not progress):
         dx, dy = _offset(jitter_px, generator)
-        x = jitter(dream_step(model, jitter(x, dx, dy), targets, lr, l2), -dx, -dy)
+        x = jitter(step(model, jitter(x, dx, dy), targets, lr=lr, l2=l2), -dx, -dy)
         x = x.clamp(*value_range)
-        if (step + 1) % blur_every == 0:
-            x = clip_small(gaussian_blur(x, blur_sigma), clip_fraction, baseline=start)
+        if (number + 1) % blur_every == 0:
+            if blur_sigma > 0:
+                x = blur(x, blur_sigma)
+            x = clip_small(x, clip_fraction, baseline=start)
     return x
 
 
@@ -244,10 +254,12 @@ def octave_sizes(
         >>> octave_sizes((100, 60), 3, 2.0)
         [(25, 15), (50, 30), (100, 60)]
     """
+    # BEGIN EXERCISE 07_dreaming
     height, width = size
     if n_octaves < 1 or scale <= 1:
         raise ValueError(f"need n_octaves >= 1 and scale > 1, got {n_octaves} and {scale}")
     return [(round(height / scale**k), round(width / scale**k)) for k in reversed(range(n_octaves))]
+    # END EXERCISE
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -310,6 +322,7 @@ def deepdream(
     Returns:
         the dreamed image(s) in [0, 1], with the shape of ``image``.
     """
+    # BEGIN EXERCISE 07_dreaming
     single = isinstance(image, torch.Tensor) and image.ndim == 3
     image = check_images(image[None] if single else image, "image").detach()
     generator = torch.Generator().manual_seed(seed)
@@ -327,6 +340,7 @@ def deepdream(
             detail = x - base
     bar.close()
     return x[0] if single else x
+    # END EXERCISE
 
 
 def channel_visualization(
@@ -340,11 +354,16 @@ def channel_visualization(
     blur_sigma: float = 0.5,
     blur_every: int = 4,
     seed: int = 0,
+    blur=gaussian_blur,
 ) -> torch.Tensor:
     """For each channel, an image (from grey plus noise) that maximizes its mean activation.
 
     Steps as in :func:`deepdream` (normalized ascent with jitter, clamp to [0, 1]), plus a
     light blur every ``blur_every`` steps so the picture is not all high frequencies.
+
+    Args:
+        blur: the blur, called as ``blur(x, blur_sigma)`` when ``blur_sigma > 0``; a function
+            like :func:`gaussian_blur` (yours, say).
 
     Returns:
         ``(len(channels), C, H, W)`` in [0, 1].
@@ -357,8 +376,8 @@ def channel_visualization(
             x = (0.5 + 0.05 * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
             for step in range(steps):
                 x = _jittered_ascent_step(objective, x, lr, jitter_px, generator)
-                if (step + 1) % blur_every == 0:
-                    x = gaussian_blur(x, blur_sigma)
+                if (step + 1) % blur_every == 0 and blur_sigma > 0:
+                    x = blur(x, blur_sigma)
             images.append(x)
     return torch.cat(images)
 
@@ -392,6 +411,7 @@ def translation_flip_rate(model: nn.Module, images: torch.Tensor, max_shift: int
         fraction of images whose predicted class after :func:`shift_images` by ``(dx, dy)``
         differs from the prediction on the unshifted image. The centre entry is 0.
     """
+    # BEGIN EXERCISE 07_dreaming
     images = check_images(images, "images")
     shifts = range(-max_shift, max_shift + 1)
     with eval_mode(model), torch.no_grad():
@@ -402,3 +422,4 @@ def translation_flip_rate(model: nn.Module, images: torch.Tensor, max_shift: int
                 moved = model(shift_images(images, dx, dy)).argmax(dim=1)
                 rates[row, col] = (moved != reference).float().mean()
     return rates
+    # END EXERCISE

@@ -71,6 +71,7 @@ def pca(X, k: int) -> tuple[np.ndarray, np.ndarray]:
         >>> coords, ratio = pca(feats, 2)
         >>> print(f"2 components keep {ratio.sum():.0%} of the variance")
     """
+    # BEGIN EXERCISE 03_embeddings
     X = _as_points(X, "X")
     k = _as_int(k, "k", 1, min(X.shape))
     centred = X - X.mean(axis=0)
@@ -79,6 +80,7 @@ def pca(X, k: int) -> tuple[np.ndarray, np.ndarray]:
     total = variance.sum()
     if total <= 0:
         raise ValueError("All rows of X are identical: there is no variance to project.")
+    # END EXERCISE
     return centred @ vt[:k].T, variance[:k] / total
 
 
@@ -103,6 +105,7 @@ def knn_accuracy(Z, y, k: int = 5) -> float:
     Example:
         >>> knn_accuracy(coords, labels, k=5)     # e.g. 0.96
     """
+    # BEGIN EXERCISE 03_embeddings
     Z = _as_points(Z, "Z")
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
@@ -121,7 +124,9 @@ def knn_accuracy(Z, y, k: int = 5) -> float:
     votes = np.zeros((len(Z), len(classes)), dtype=np.int64)
     np.add.at(votes, (np.arange(len(Z))[:, None], codes[neighbours]), 1)
     predicted = classes[votes.argmax(axis=1)]
-    return float((predicted == y).mean())
+    accuracy = float((predicted == y).mean())
+    # END EXERCISE
+    return accuracy
 
 
 def atlas_grid(Z, n: int) -> np.ndarray:
@@ -149,6 +154,7 @@ def atlas_grid(Z, n: int) -> np.ndarray:
         array([[1, 0],
                [0, 1]])
     """
+    # BEGIN EXERCISE 03_embeddings
     Z = _as_points(Z, "Z")
     if Z.shape[1] != 2:
         raise ValueError(f"Z has shape {Z.shape}; expected (N, 2), one 2-D point per row.")
@@ -157,4 +163,6 @@ def atlas_grid(Z, n: int) -> np.ndarray:
     span = np.where(high > low, high - low, 1.0)  # a flat axis: everything in cell 0
     col = np.floor(n * (Z[:, 0] - low[0]) / span[0])
     row = np.floor(n * (high[1] - Z[:, 1]) / span[1])
-    return np.clip(np.stack([row, col], axis=1), 0, n - 1).astype(np.int64)
+    cells = np.clip(np.stack([row, col], axis=1), 0, n - 1).astype(np.int64)
+    # END EXERCISE
+    return cells

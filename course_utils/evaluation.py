@@ -35,6 +35,7 @@ def iou(a, b) -> torch.Tensor:
 
     Two empty masks agree perfectly and get 1.0.
     """
+    # BEGIN EXERCISE 04_saliency
     a, b = _check_maps(a, "a").bool(), _check_maps(b, "b").bool()
     if a.shape != b.shape:
         raise ValueError(
@@ -42,17 +43,22 @@ def iou(a, b) -> torch.Tensor:
         )
     intersection = (a & b).flatten(1).sum(dim=1).float()
     union = (a | b).flatten(1).sum(dim=1).float()
-    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+    overlap = torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+    # END EXERCISE
+    return overlap
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """Keep only the largest 8-connected region of a boolean ``(H, W)`` mask."""
+    # BEGIN EXERCISE 04_saliency
     labels = connected_components(mask, connectivity=2)
     if labels.max() == 0:
         return mask.copy()
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0  # background
-    return labels == sizes.argmax()
+    largest = labels == sizes.argmax()
+    # END EXERCISE
+    return largest
 
 
 def saliency_to_mask(saliency, fraction: float = 0.2) -> torch.Tensor:
@@ -66,12 +72,15 @@ def saliency_to_mask(saliency, fraction: float = 0.2) -> torch.Tensor:
     Returns:
         ``(N, H, W)`` boolean masks.
     """
+    # BEGIN EXERCISE 04_saliency
     saliency = _check_maps(saliency, "saliency").float()
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     thresholds = torch.quantile(saliency.flatten(1), 1 - fraction, dim=1)
     above = (saliency >= thresholds[:, None, None]).numpy()
-    return torch.from_numpy(np.stack([largest_component(m) for m in above]))
+    masks = torch.from_numpy(np.stack([largest_component(m) for m in above]))
+    # END EXERCISE
+    return masks
 
 
 def mask_to_box(mask) -> torch.Tensor:
@@ -111,6 +120,7 @@ def pointing_game(maps, masks, tolerance: int = 0) -> float:
     Returns:
         hits / N, a float in [0, 1].
     """
+    # BEGIN EXERCISE 06_grad_cam
     maps, masks = _check_maps(maps, "maps"), _check_maps(masks, "masks").bool()
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
@@ -119,6 +129,7 @@ def pointing_game(maps, masks, tolerance: int = 0) -> float:
     peaks = maps.flatten(1).argmax(dim=1)
     hits = masks.flatten(1).gather(1, peaks[:, None])[:, 0]
     return hits.float().mean().item()
+    # END EXERCISE
 
 
 def spearman(a, b) -> float:
@@ -155,6 +166,7 @@ def cascading_randomization(
         ``[(layer name, Spearman correlation with the original explanation), ...]``, the
         top layer first; each entry has that layer and all layers above it randomized.
     """
+    # BEGIN EXERCISE 05_guided_backprop
     original = method(model, x, target)
     randomized = copy.deepcopy(model)
     layers = dict(randomized.named_modules())
@@ -165,3 +177,4 @@ def cascading_randomization(
             layers[name].reset_parameters()
             results.append((name, spearman(original, method(randomized, x, target))))
     return results
+    # END EXERCISE

@@ -66,6 +66,7 @@ class BaseCAM:
         Returns ``(N, H, W)``, or ``(N, h, w)`` with ``resize=False``; ``normalize`` scales
         each map to [0, 1] and ``relu`` keeps only the evidence *for* the class.
         """
+        # BEGIN EXERCISE 06_grad_cam
         x = check_images(x)
         with eval_mode(self.model), torch.enable_grad():
             with record_activations(self.model, self.layer) as acts:
@@ -86,20 +87,27 @@ class BaseCAM:
         if resize:
             cam = upsample(cam, x.shape[2:])
         return normalize_maps(cam) if normalize else cam
+        # END EXERCISE
 
 
 class GradCAM(BaseCAM):
     """Grad-CAM: a channel's weight is the spatial mean of the class score's gradient."""
 
     def channel_weights(self, activations, gradients):
+        # BEGIN EXERCISE 06_grad_cam
         return gradients.mean(dim=(2, 3))
+        # END EXERCISE
 
 
 def grad_cam(model: nn.Module, layer: str, x: torch.Tensor, target, **options) -> torch.Tensor:
     """Grad-CAM maps ``(N, H, W)`` in [0, 1]; ``options`` as in :meth:`BaseCAM.__call__`."""
+    # BEGIN EXERCISE 06_grad_cam
     return GradCAM(model, layer)(x, target, **options)
+    # END EXERCISE
 
 
 def guided_grad_cam(model: nn.Module, layer: str, x: torch.Tensor, target) -> torch.Tensor:
     """Guided backprop ``(N, C, H, W)`` times the upsampled, normalized Grad-CAM map."""
+    # BEGIN EXERCISE 06_grad_cam
     return guided_backprop(model, x, target) * grad_cam(model, layer, x, target)[:, None]
+    # END EXERCISE

@@ -42,7 +42,9 @@ def deconvnet_relu_backward(x: torch.Tensor, grad_output: torch.Tensor) -> torch
 
 def guided_relu_backward(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
     """Guided backprop (Springenberg et al. 2015): positive gradients through active units."""
+    # BEGIN EXERCISE 05_guided_backprop
     return grad_output.clamp(min=0) * (x > 0)
+    # END EXERCISE
 
 
 BACKWARD_RULES = {
@@ -88,6 +90,7 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     Raises:
         ValueError: unknown rule, or a model without ``nn.ReLU`` modules.
     """
+    # BEGIN EXERCISE 05_guided_backprop
     if rule not in BACKWARD_RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(BACKWARD_RULES)}")
     swapped = [
@@ -110,6 +113,7 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     finally:
         for parent, child_name, original in swapped:
             setattr(parent, child_name, original)
+    # END EXERCISE
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, target, layer: str | None = None):
@@ -124,8 +128,10 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target, layer: str | None
     Returns:
         ``(N, C, H, W)`` signed map (no absolute value, no channel reduction).
     """
+    # BEGIN EXERCISE 05_guided_backprop
     with relu_backward_rule(model, "guided"):
         return input_gradient(model, x, target, layer)
+    # END EXERCISE
 
 
 def deconvnet(model: nn.Module, x: torch.Tensor, target, layer: str | None = None):

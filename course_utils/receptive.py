@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -153,6 +154,7 @@ def receptive_field(layers) -> ReceptiveField:
         >>> receptive_field([nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3)])
         ReceptiveField(size=8, stride=2, start=0)
     """
+    # BEGIN EXERCISE 02_activations
     size, jump, start = 1, 1, 0
     for layer in _flatten(layers):
         if isinstance(layer, PIXELWISE_LAYERS):
@@ -169,7 +171,9 @@ def receptive_field(layers) -> ReceptiveField:
         size += (kernel - 1) * jump
         start -= padding * jump
         jump *= stride
-    return ReceptiveField(size, jump, start)
+    field = ReceptiveField(size, jump, start)
+    # END EXERCISE
+    return field
 
 
 def layers_up_to(model: nn.Module, layer: str) -> list[nn.Module]:
@@ -210,8 +214,12 @@ def layers_up_to(model: nn.Module, layer: str) -> list[nn.Module]:
 def _as_field(field) -> ReceptiveField:
     if isinstance(field, ReceptiveField):
         return field
-    if isinstance(field, tuple) and len(field) == 3 and all(isinstance(v, int) for v in field):
-        return ReceptiveField(*field)
+    if (
+        isinstance(field, tuple | list)
+        and len(field) == 3
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in field)
+    ):  # (size, stride, start), e.g. from your own receptive_field
+        return ReceptiveField(*(int(v) for v in field))
     return receptive_field(field)
 
 
@@ -280,6 +288,7 @@ def top_activating_patches(
         >>> patches, scores, indices = top_activating_patches(model, "relu2", 7, images, k=8)
         >>> show_images(patches, titles=[f"{s:.1f}" for s in scores.tolist()])
     """
+    # BEGIN EXERCISE 02_activations
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a (N, C, H, W) tensor, got {shape}.")
@@ -313,4 +322,5 @@ def top_activating_patches(
     for index in indices.tolist():
         i, j = divmod(int(position[index]), width)  # flat position -> (row, column)
         patches.append(_crop(images[index], unit_window(field, i, j)))
+    # END EXERCISE
     return torch.stack(patches), scores, indices

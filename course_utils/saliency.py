@@ -29,7 +29,10 @@ def saliency_map(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
         >>> saliency_map(model, images, labels).shape
         torch.Size([8, 64, 64])
     """
-    return input_gradient(model, x, target).abs().amax(dim=1)
+    # BEGIN EXERCISE 04_saliency
+    maps = input_gradient(model, x, target).abs().amax(dim=1)
+    # END EXERCISE
+    return maps
 
 
 def smoothgrad(
@@ -54,6 +57,7 @@ def smoothgrad(
     Returns:
         ``(N, H, W)`` non-negative map.
     """
+    # BEGIN EXERCISE 04_saliency
     x = check_images(x)
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
@@ -66,4 +70,6 @@ def smoothgrad(
     for _ in range(n_samples):
         noise = torch.randn(x.shape, generator=generator) * sigma
         total += saliency_map(model, x + noise, target)
-    return total / n_samples
+    mean = total / n_samples
+    # END EXERCISE
+    return mean

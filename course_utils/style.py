@@ -18,7 +18,7 @@ under different conventions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -42,20 +42,24 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
         tensor([[[1., 1.],
                  [1., 1.]]])
     """
+    # BEGIN EXERCISE 09_style_transfer
     features = check_images(features, "features")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
     return flat @ flat.transpose(1, 2) / (h * w)
+    # END EXERCISE
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, weight: float = 1.0):
     """``weight * sum((features - target)^2)``: the sum of squared differences on one layer."""
+    # BEGIN EXERCISE 09_style_transfer
     if features.shape != target.shape:
         raise ValueError(
             f"content features {tuple(features.shape)} and target {tuple(target.shape)} differ: "
             "use the same layer and image size for both"
         )
     return weight * ((features - target) ** 2).sum()
+    # END EXERCISE
 
 
 def style_loss(
@@ -68,6 +72,7 @@ def style_loss(
         target_grams: the style image's ``(1 or N, C_l, C_l)`` Gram matrices, same order.
         weights: one weight per layer.
     """
+    # BEGIN EXERCISE 09_style_transfer
     if not len(features) == len(target_grams) == len(weights):
         raise ValueError(
             f"need one target Gram matrix and one weight per style layer: got {len(features)} "
@@ -77,16 +82,59 @@ def style_loss(
     for layer_features, target, weight in zip(features, target_grams, weights):
         total = total + weight * ((gram_matrix(layer_features) - target) ** 2).sum()
     return total
+    # END EXERCISE
 
 
 def tv_loss(images: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     """Total variation: ``weight *`` the sum of squared differences of neighbouring pixels,
     horizontally and vertically, over all images and channels."""
+    # BEGIN EXERCISE 09_style_transfer
     images = check_images(images, "images")
     down = ((images[..., 1:, :] - images[..., :-1, :]) ** 2).sum()
     right = ((images[..., :, 1:] - images[..., :, :-1]) ** 2).sum()
     return weight * (down + right)
+    # END EXERCISE
 
+
+def make_closure(
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    extractor: nn.Module,
+    content_layer: str,
+    content_target: torch.Tensor,
+    style_layers: Sequence[str],
+    style_targets: Sequence[torch.Tensor],
+    content_weight: float,
+    style_weights: Sequence[float],
+    tv_weight: float,
+) -> Callable[[], torch.Tensor]:
+    """The function ``optimizer.step`` calls in style transfer (lesson 09, exercise 5).
+
+    Each call zeroes the gradients, runs ``extractor`` on ``x`` once, computes
+    ``content_loss + style_loss + tv_loss`` of ``x``, backpropagates it and returns it.
+
+    Args:
+        optimizer: an optimizer over ``[x]``; x: the ``(1, 3, H, W)`` image, requires grad.
+        content_layer, content_target: the content layer and the photo's features there.
+        style_layers, style_targets: the style layers and the painting's Gram matrices.
+        content_weight, style_weights (one per style layer), tv_weight: the loss weights.
+    """
+    # BEGIN EXERCISE 09_style_transfer
+    layers = [content_layer, *style_layers]
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        features = extract(extractor, x, layers)
+        loss = (
+            content_loss(features[0], content_target, content_weight)
+            + style_loss(features[1:], style_targets, style_weights)
+            + tv_loss(x, tv_weight)
+        )
+        loss.backward()
+        return loss
+
+    return closure
+    # END EXERCISE
 
 def random_vgg(widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> nn.Sequential:
     """A small, *untrained* VGG-style feature extractor: the offline default of lesson 09.
@@ -146,6 +194,7 @@ def style_transfer(
     init: torch.Tensor | str = "content",
     seed: int = 0,
     progress: bool = True,
+    functions: Mapping[str, Callable] | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
     """Optimize an image so its features match ``content`` and its Gram matrices ``style``.
 
@@ -155,10 +204,15 @@ def style_transfer(
         extractor: the fixed network (frozen, eval mode), e.g. :func:`random_vgg`.
         content, style: images ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1], or ``None``.
         content_layer: the layer whose features are matched; style_layers: the Gram layers.
-        content_weight, style_weights (one per layer, or one for all), tv_weight: loss weights.
+        content_weight, style_weights (one per layer, or one for all), tv_weight: loss weights
+            (with ``tv_weight=0`` the TV loss is left out).
         steps: optimizer iterations (L-BFGS: each may evaluate the loss several times).
         optimizer: ``"lbfgs"`` or ``"adam"``; lr: its learning rate (defaults 1 and 0.02).
         init: ``"content"``, ``"noise"`` (seeded uniform), or an image tensor.
+        functions: your own versions of this module's ``content_loss``, ``gram_matrix``,
+            ``style_loss``, ``tv_loss`` or ``make_closure``, by name, used instead of the
+            course's (lesson 09 passes the ones you wrote). ``make_closure`` is used when
+            there are both a content and a style image.
 
     Returns:
         ``(image, losses)``: the ``(1, 3, H, W)`` result in [0, 1] and the total loss at
@@ -168,6 +222,17 @@ def style_transfer(
         >>> image, losses = style_transfer(random_vgg(), cat, painting, "relu3_1",
         ...                                ["relu1_1", "relu2_1", "relu3_1"], style_weights=1e3)
     """
+    use = {
+        "content_loss": content_loss,
+        "gram_matrix": gram_matrix,
+        "style_loss": style_loss,
+        "tv_loss": tv_loss,
+        "make_closure": make_closure,
+    }
+    unknown = sorted(set(functions or {}) - set(use))
+    if unknown:
+        raise ValueError(f"functions: unknown names {unknown}; expected some of {sorted(use)}")
+    use.update(functions or {})
     images = [x if x is None or x.ndim == 4 else x[None] for x in (content, style)]
     content, style = images
     if content is None and style is None:
@@ -183,57 +248,53 @@ def style_transfer(
         style_targets = (
             []
             if style is None
-            else [gram_matrix(f) for f in extract(extractor, style, style_layers)]
+            else [use["gram_matrix"](f) for f in extract(extractor, style, style_layers)]
         )
     x = _initial_image(init, content if content is not None else style, seed).requires_grad_(True)
-    layers = ([content_layer] if content is not None else []) + (
-        list(style_layers) if style is not None else []
-    )
+    opt = _make_optimizer(x, optimizer, lr)
+    if content is not None and style is not None:
+        closure = use["make_closure"](
+            opt, x, extractor, content_layer, content_target, style_layers, style_targets,
+            content_weight, style_weights, tv_weight,
+        )  # fmt: skip
+    else:  # feature inversion or texture synthesis: one loss (and TV if asked)
 
-    def total_loss() -> torch.Tensor:
-        features = extract(extractor, x, layers)
-        loss = tv_loss(x, tv_weight)
-        if content is not None:
-            loss = loss + content_loss(features.pop(0), content_target, content_weight)
-        if style is not None:
-            loss = loss + style_loss(features, style_targets, style_weights)
-        return loss
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            if content is not None:
+                features = extract(extractor, x, [content_layer])[0]
+                loss = use["content_loss"](features, content_target, content_weight)
+            else:
+                features = extract(extractor, x, style_layers)
+                loss = use["style_loss"](features, style_targets, style_weights)
+            if tv_weight:
+                loss = loss + use["tv_loss"](x, tv_weight)
+            loss.backward()
+            return loss
 
-    steps_run = _optimize(x, total_loss, optimizer, lr, steps)
-    losses = list(tqdm(steps_run, total=steps, desc=optimizer, disable=not progress))
+    losses = []
+    for _ in tqdm(range(steps), desc=optimizer, disable=not progress):
+        losses.append(opt.step(closure).item())
+        with torch.no_grad():
+            x.clamp_(0, 1)  # keep valid pixel values
     return x.detach().clamp(0, 1), losses
 
 
 def _initial_image(init, reference: torch.Tensor, seed: int) -> torch.Tensor:
     if isinstance(init, torch.Tensor):
-        return (init if init.ndim == 4 else init[None]).detach().clone()
+        init = init if init.ndim == 4 else init[None]
+        return init.detach().clone(memory_format=torch.contiguous_format)  # as L-BFGS needs
     if init == "content":
-        return reference.detach().clone()
+        return reference.detach().clone(memory_format=torch.contiguous_format)
     if init == "noise":
         generator = torch.Generator().manual_seed(seed)
         return torch.rand(reference.shape, generator=generator).to(reference.device)
     raise ValueError(f"init must be 'content', 'noise' or an image tensor, got {init!r}")
 
 
-def _optimize(
-    x: torch.Tensor, loss_fn, optimizer: str, lr: float | None, steps: int
-) -> Iterator[float]:
-    """Run ``steps`` iterations, keep ``x`` in [0, 1], and yield the loss after each."""
+def _make_optimizer(x: torch.Tensor, optimizer: str, lr: float | None) -> torch.optim.Optimizer:
     if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=20)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam([x], lr=lr or 0.02)
-    else:
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
-
-    def closure():
-        opt.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    for _ in range(steps):
-        loss = opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        yield loss.item()
+        return torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=20)
+    if optimizer == "adam":
+        return torch.optim.Adam([x], lr=lr or 0.02)
+    raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")

@@ -92,6 +92,30 @@ def test_class_visualization_raises_the_score_and_is_seeded():
     assert (model(plain).diagonal() > start.diagonal()).all()
 
 
+def test_class_visualization_takes_the_step_and_blur_it_is_given():
+    # The lesson passes the student's dream_step and gaussian_blur in place of the course's.
+    model = small_cnn()
+    calls = []
+
+    def step(model_, x, target, lr, l2):
+        calls.append("step")
+        return dream.dream_step(model_, x, target, lr=lr, l2=l2)
+
+    def blur(x, sigma):
+        calls.append(("blur", sigma))
+        return dream.gaussian_blur(x, sigma)
+
+    kwargs = dict(shape=(1, 10, 10), steps=6, lr=0.5, l2=0.1, jitter_px=1, blur_sigma=0.5)
+    given = dream.class_visualization(model, [0, 1], step=step, blur=blur, blur_every=3, **kwargs)
+    course = dream.class_visualization(model, [0, 1], blur_every=3, **kwargs)
+    torch.testing.assert_close(given, course)
+    assert calls == ["step"] * 3 + [("blur", 0.5)] + ["step"] * 3 + [("blur", 0.5)]
+    # Without blur_sigma the blur is never called (a student's blur need not accept sigma=0).
+    calls.clear()
+    dream.class_visualization(model, 0, (1, 10, 10), steps=4, blur_every=2, step=step, blur=blur)
+    assert calls == ["step"] * 4
+
+
 def test_dream_to_target_makes_the_model_confident(x):
     model = small_cnn()
     images, losses = dream.dream_to_target(model, [0, 2], (1, 10, 10), steps=150, lr=0.1)
@@ -150,6 +174,23 @@ def test_channel_visualization_raises_its_channel():
         objective = dream.layer_objective(model, "1", channel)
         with torch.no_grad():
             assert objective(image[None]) > objective(grey)
+
+
+def test_channel_visualization_takes_the_blur_it_is_given():
+    model = small_cnn().eval()
+    sigmas = []
+
+    def blur(x, sigma):
+        sigmas.append(sigma)
+        return dream.gaussian_blur(x, sigma)
+
+    kwargs = dict(shape=(1, 12, 12), steps=8, blur_sigma=0.7, blur_every=4)
+    given = dream.channel_visualization(model, "1", [0, 1], blur=blur, **kwargs)
+    torch.testing.assert_close(given, dream.channel_visualization(model, "1", [0, 1], **kwargs))
+    assert sigmas == [0.7] * 4  # two channels, every 4 of 8 steps
+    sigmas.clear()
+    dream.channel_visualization(model, "1", [0], (1, 12, 12), steps=4, blur_sigma=0, blur=blur)
+    assert sigmas == []
 
 
 def test_shift_images_moves_without_wrapping():

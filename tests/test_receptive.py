@@ -7,6 +7,7 @@ gradient.
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -190,6 +191,9 @@ def test_unit_window_values_and_errors():
     assert window == Window(top=0, left=-6, size=14)
     assert window.center == (6.5, 0.5)
     assert unit_window((3, 1, -1), torch.tensor(2), 0) == Window(1, -1, 3)
+    # A field written by hand or by the lesson's exercise: a list, or NumPy integers.
+    assert unit_window([3, 1, -1], 2, 0) == Window(1, -1, 3)
+    assert unit_window(tuple(np.array([3, 1, -1])), 2, 0) == Window(1, -1, 3)
     with pytest.raises(ValueError, match="i must be"):
         unit_window(ReceptiveField(3, 1, 0), -1, 0)
     with pytest.raises(ValueError, match="j must be"):

@@ -150,7 +150,8 @@ def test_graded_edition_holds_no_answer_and_no_hidden_test(name, editions):
 def test_a_reference_body_left_out_says_where_to_write_it(editions):
     folder, _ = editions["06_grad_cam"]
     text = (folder / "course_utils" / "gradcam.py").read_text()
-    assert "you write grad_cam yourself in lesson 06_grad_cam" in text
+    assert ("gradcam.grad_cam is left out of this edition: it is part of an exercise of "
+            "lesson 06_grad_cam") in text
     # Earlier lessons' bodies stay: lesson 06 builds on lesson 05's guided backprop.
     assert "left out" not in (folder / "course_utils" / "guided.py").read_text()
 

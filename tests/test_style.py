@@ -120,6 +120,64 @@ def test_style_transfer_explains_bad_arguments():
     assert no_hooks(extractor)
 
 
+
+def test_make_closure_returns_the_total_loss_and_fills_the_gradient():
+    extractor = style.random_vgg(widths=(4, 4, 4, 4))
+    photo, painting = data.load_photo("chelsea", 16)[None], artwork.mosaic(16)[None]
+    with torch.no_grad():
+        target = style.extract(extractor, photo, ["relu2_1"])[0]
+        grams = [style.gram_matrix(f) for f in style.extract(extractor, painting, ["relu1_1"])]
+    x = painting.clone().requires_grad_(True)
+    closure = style.make_closure(
+        torch.optim.SGD([x], lr=0.1), x, extractor, "relu2_1", target, ["relu1_1"], grams,
+        2.0, [10.0], 0.5,
+    )  # fmt: skip
+    loss, grad = closure(), x.grad.clone()
+    f = style.extract(extractor, painting, ["relu2_1", "relu1_1"])
+    expected = (
+        style.content_loss(f[0], target, 2.0) + style.style_loss(f[1:], grams, [10.0])
+        + style.tv_loss(painting, 0.5)
+    )  # fmt: skip
+    torch.testing.assert_close(loss, expected)
+    closure()  # the gradients are zeroed, not added up
+    torch.testing.assert_close(x.grad, grad)
+
+
+def test_style_transfer_uses_the_functions_it_is_given():
+    extractor = style.random_vgg(widths=(4, 4, 4, 4))
+    photo, painting = data.load_photo("chelsea", 16), artwork.mosaic(16)
+    calls = []
+
+    def counted(name):
+        def call(*args):
+            calls.append(name)
+            return getattr(style, name)(*args)
+
+        return call
+
+    mine = {name: counted(name) for name in ("content_loss", "gram_matrix", "tv_loss")}
+    kwargs = dict(steps=2, progress=False)
+    style.style_transfer(extractor, photo, None, "relu1_1", functions=mine, **kwargs)
+    assert set(calls) == {"content_loss"}  # tv_weight=0: no TV loss
+    calls.clear()
+    mine["style_loss"] = counted("style_loss")
+    style.style_transfer(extractor, None, painting, style_layers=["relu1_1"], tv_weight=0.1,
+                         functions=mine, **kwargs)  # fmt: skip
+    assert set(calls) == {"gram_matrix", "style_loss", "tv_loss"}
+    calls.clear()
+
+    def my_closure(*args):
+        calls.append("make_closure")
+        return style.make_closure(*args)
+
+    ours = style.style_transfer(extractor, photo, painting, "relu1_1", ["relu1_1"], **kwargs)
+    theirs = style.style_transfer(extractor, photo, painting, "relu1_1", ["relu1_1"],
+                                  functions={"make_closure": my_closure}, **kwargs)  # fmt: skip
+    assert calls == ["make_closure"]
+    torch.testing.assert_close(ours, theirs)
+    with pytest.raises(ValueError, match="unknown names"):
+        style.style_transfer(extractor, photo, None, "relu1_1", functions={"gram": len})
+
 @pytest.mark.parametrize("paint", [artwork.brush_strokes, artwork.mosaic])
 def test_paintings_are_colourful_deterministic_images(paint):
     a, b, c = paint(48, seed=0), paint(48, seed=0), paint(48, seed=1)

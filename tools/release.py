@@ -13,8 +13,8 @@ exercises of lessons N and later are left out: in ``course_utils`` such a body s
     ...
     # END EXERCISE
 
-and the edition replaces it with a ``raise NotImplementedError`` that says where the student
-writes it. The open-book edition holds every lesson and all of ``course_utils``. No edition
+and the edition replaces it with a ``raise NotImplementedError`` that names the lesson whose
+exercise it is. The open-book edition holds every lesson and all of ``course_utils``. No edition
 holds solutions/, hidden tests, wrong answers, the gradebook, tools/ or nbgrader's
 configuration. The weights in data/ travel inside the package (course_utils/weights/), where
 ``course_utils.env.DATA_DIR`` finds them with importlib.resources.
@@ -124,8 +124,8 @@ def strip_module(path: Path, first_lesson: str | None) -> str:
                 indent = BEGIN.match(line)["indent"]
                 out.append(
                     f"{indent}raise NotImplementedError(\n"
-                    f'{indent}    "{path.stem}.{name} is left out of this edition: you write '
-                    f'{name} yourself in lesson {lesson}."\n'
+                    f'{indent}    "{path.stem}.{name} is left out of this edition: it is part of '
+                    f'an exercise of lesson {lesson}, which you write yourself in the notebook."\n'
                     f"{indent})"
                 )
                 drop_until = end

@@ -8,8 +8,8 @@ def first(value):
 
 # The correct crop, shared by the wrong answers of exercise 2 that go wrong elsewhere.
 _CROP_AT_ARGMAX = """
-    field = receptive.receptive_field(receptive.layers_up_to(model, layer))
-    size = field.size
+    field = receptive_field(receptive.layers_up_to(model, layer))
+    size = field[0]
     patches = []
     for n in indices.tolist():
         i, j = divmod(int(where[n]), maps.shape[-1])
@@ -23,25 +23,45 @@ WRONG_ANSWERS = {
     "ex1_answer": [
         # Adds up the kernel sizes as if every stride were 1: size = sum(k) - n + 1.
         _FIRST + "def receptive_field(layers):\n"
-        "    size, stride = 1, 1\n"
+        "    size, stride, start = 1, 1, 0\n"
         "    for layer in layers:\n"
         "        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):\n"
         "            size += first(layer.kernel_size) - 1\n"
+        "            start -= first(layer.padding) * stride\n"
         "            stride *= first(layer.stride)\n"
-        "    return size, stride\n",
+        "    return size, stride, start\n",
         # Forgets the product of the strides: jump becomes the last layer's stride.
+        _FIRST + "def receptive_field(layers):\n"
+        "    size, jump, start = 1, 1, 0\n"
+        "    for layer in layers:\n"
+        "        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):\n"
+        "            size += (first(layer.kernel_size) - 1) * jump\n"
+        "            start -= first(layer.padding) * jump\n"
+        "            jump = first(layer.stride)\n"
+        "    return size, jump, start\n",
+        # Ignores the pooling layers: only convolutions count.
+        _FIRST + "def receptive_field(layers):\n"
+        "    size, jump, start = 1, 1, 0\n"
+        "    for layer in layers:\n"
+        "        if isinstance(layer, nn.Conv2d):\n"
+        "            size += (first(layer.kernel_size) - 1) * jump\n"
+        "            start -= first(layer.padding) * jump\n"
+        "            jump *= first(layer.stride)\n"
+        "    return size, jump, start\n",
+        # Moves the start by the padding alone, forgetting that it counts units of `jump` pixels.
+        _FIRST + "def receptive_field(layers):\n"
+        "    size, jump, start = 1, 1, 0\n"
+        "    for layer in layers:\n"
+        "        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):\n"
+        "            size += (first(layer.kernel_size) - 1) * jump\n"
+        "            start -= first(layer.padding)\n"
+        "            jump *= first(layer.stride)\n"
+        "    return size, jump, start\n",
+        # Returns only (size, stride), the receptive field without its position.
         _FIRST + "def receptive_field(layers):\n"
         "    size, jump = 1, 1\n"
         "    for layer in layers:\n"
         "        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):\n"
-        "            size += (first(layer.kernel_size) - 1) * jump\n"
-        "            jump = first(layer.stride)\n"
-        "    return size, jump\n",
-        # Ignores the pooling layers: only convolutions count.
-        _FIRST + "def receptive_field(layers):\n"
-        "    size, jump = 1, 1\n"
-        "    for layer in layers:\n"
-        "        if isinstance(layer, nn.Conv2d):\n"
         "            size += (first(layer.kernel_size) - 1) * jump\n"
         "            jump *= first(layer.stride)\n"
         "    return size, jump\n",
@@ -62,7 +82,7 @@ WRONG_ANSWERS = {
         "    maps = hooks.collect_activations(model, layer, images)[:, channel]\n"
         "    best, where = maps.flatten(1).max(dim=1)\n"
         "    scores, indices = best.topk(k)\n"
-        "    field = receptive.receptive_field(receptive.layers_up_to(model, layer))\n"
+        "    field = receptive_field(receptive.layers_up_to(model, layer))\n"
         "    size, stride, start = field\n"
         "    patches = []\n"
         "    for n in indices.tolist():\n"
@@ -77,8 +97,8 @@ WRONG_ANSWERS = {
         "    maps = hooks.collect_activations(model, layer, images)[:, channel]\n"
         "    best, where = maps.flatten(1).max(dim=1)\n"
         "    scores, indices = best.topk(k)\n"
-        "    field = receptive.receptive_field(receptive.layers_up_to(model, layer))\n"
-        "    size = field.size\n"
+        "    field = receptive_field(receptive.layers_up_to(model, layer))\n"
+        "    size = field[0]\n"
         "    patches = []\n"
         "    for n in indices.tolist():\n"
         "        i, j = divmod(int(where[n]), maps.shape[-2])\n"

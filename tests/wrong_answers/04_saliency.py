@@ -71,7 +71,7 @@ WRONG_ANSWERS = {
         "    total = 0\n"
         "    for _ in range(n_samples):\n"
         "        noise = torch.randn(x.shape, generator=generator) * noise_level\n"
-        "        total = total + saliency.saliency_map(model, x + noise, y)\n"
+        "        total = total + saliency_map(model, x + noise, y)\n"
         "    return total / n_samples\n",
         # The noise is drawn once and reused for every sample.
         "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
@@ -79,7 +79,7 @@ WRONG_ANSWERS = {
         "    noise = torch.randn(x.shape, generator=generator) * sigma\n"
         "    total = 0\n"
         "    for _ in range(n_samples):\n"
-        "        total = total + saliency.saliency_map(model, x + noise, y)\n"
+        "        total = total + saliency_map(model, x + noise, y)\n"
         "    return total / n_samples\n",
         # Averages the signed gradients, then takes the absolute value.
         "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
@@ -99,7 +99,7 @@ WRONG_ANSWERS = {
         "    total = 0\n"
         "    for _ in range(n_samples):\n"
         "        noise = torch.randn(x.shape, generator=generator) * sigma\n"
-        "        total = total + saliency.saliency_map(model, x + noise, y)\n"
+        "        total = total + saliency_map(model, x + noise, y)\n"
         "    return total / n_samples\n",
     ],
     "ex3_answer": [

@@ -1,14 +1,40 @@
 """Plausible wrong answers for lessons/05_guided_backprop (format: tests/notebook_utils.py)."""
 
-# The correct swap, shared by the wrong answers of exercise 2 that go wrong elsewhere.
-_SWAP = """
-    swapped = [
+# The answer cell of exercise 2 holds two functions; a wrong answer is a swap and a
+# guided_backprop, one of which is right.
+_IMPORT = "from contextlib import contextmanager\n\n\n"
+_LIST = """    swapped = [
         (parent, name, child)
         for parent in model.modules()
         for name, child in parent.named_children()
         if isinstance(child, nn.ReLU)
     ]
 """
+_SWAP = (
+    "@contextmanager\ndef swap_relus(model, backward_rule):\n" + _LIST + "    try:\n"
+    "        for parent, name, _ in swapped:\n"
+    "            setattr(parent, name, ReLUWithBackward(backward_rule))\n"
+    "        yield model\n"
+    "    finally:\n"
+    "        for parent, name, original in swapped:\n"
+    "            setattr(parent, name, original)\n\n\n"
+)
+_GUIDED = (
+    "def guided_backprop(model, x, target):\n"
+    "    with swap_relus(model, guided_relu_backward):\n"
+    "        return attribution.input_gradient(model, x, target)\n"
+)
+
+
+def _with_guided(body: str) -> str:
+    """The correct swap and a guided_backprop with ``body``."""
+    return _IMPORT + _SWAP + "def guided_backprop(model, x, target):\n" + body
+
+
+def _with_swap(swap: str) -> str:
+    """A swap ``swap`` (the whole function) and the correct guided_backprop."""
+    return _IMPORT + swap + _GUIDED
+
 
 # A correct cascade with the correlation left to `_correlation(u, v)`.
 _CASCADE_HEAD = """
@@ -28,55 +54,62 @@ WRONG_ANSWERS = {
     ],
     "ex2_answer": [
         # Forgets to put the original ReLUs back.
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    for parent, name, _ in swapped:\n"
-        "        setattr(parent, name, ReLUWithBackward(guided.guided_relu_backward))\n"
-        "    return attribution.input_gradient(model, x, target)\n",
+        _with_swap(
+            "@contextmanager\ndef swap_relus(model, backward_rule):\n" + _LIST
+            + "    for parent, name, _ in swapped:\n"
+            "        setattr(parent, name, ReLUWithBackward(backward_rule))\n"
+            "    yield model\n\n\n"
+        ),
         # Restores them, but not when an error is raised (no try/finally).
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    for parent, name, _ in swapped:\n"
-        "        setattr(parent, name, ReLUWithBackward(guided.guided_relu_backward))\n"
-        "    result = attribution.input_gradient(model, x, target)\n"
-        "    for parent, name, original in swapped:\n"
-        "        setattr(parent, name, original)\n"
-        "    return result\n",
+        _with_swap(
+            "@contextmanager\ndef swap_relus(model, backward_rule):\n" + _LIST
+            + "    for parent, name, _ in swapped:\n"
+            "        setattr(parent, name, ReLUWithBackward(backward_rule))\n"
+            "    yield model\n"
+            "    for parent, name, original in swapped:\n"
+            "        setattr(parent, name, original)\n\n\n"
+        ),
         # Uses the deconvnet rule.
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    try:\n"
-        "        for parent, name, _ in swapped:\n"
-        "            setattr(parent, name, ReLUWithBackward(guided.deconvnet_relu_backward))\n"
-        "        return attribution.input_gradient(model, x, target)\n"
-        "    finally:\n"
-        "        for parent, name, original in swapped:\n"
-        "            setattr(parent, name, original)\n",
+        _with_guided(
+            "    with swap_relus(model, guided.deconvnet_relu_backward):\n"
+            "        return attribution.input_gradient(model, x, target)\n"
+        ),
         # Returns the saliency-style summary |.| max over channels instead of the signed map.
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    try:\n"
-        "        for parent, name, _ in swapped:\n"
-        "            setattr(parent, name, ReLUWithBackward(guided.guided_relu_backward))\n"
-        "        return attribution.input_gradient(model, x, target).abs().amax(dim=1)\n"
-        "    finally:\n"
-        "        for parent, name, original in swapped:\n"
-        "            setattr(parent, name, original)\n",
+        _with_guided(
+            "    with swap_relus(model, guided_relu_backward):\n"
+            "        return attribution.input_gradient(model, x, target).abs().amax(dim=1)\n"
+        ),
         # Returns the absolute value (right shape, but no longer signed).
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    try:\n"
-        "        for parent, name, _ in swapped:\n"
-        "            setattr(parent, name, ReLUWithBackward(guided.guided_relu_backward))\n"
-        "        return attribution.input_gradient(model, x, target).abs()\n"
-        "    finally:\n"
-        "        for parent, name, original in swapped:\n"
-        "            setattr(parent, name, original)\n",
+        _with_guided(
+            "    with swap_relus(model, guided_relu_backward):\n"
+            "        return attribution.input_gradient(model, x, target).abs()\n"
+        ),
         # Differentiates the softmax probability instead of the class score (logit).
-        "def guided_backprop(model, x, target):\n" + _SWAP + "    was_training = model.training\n"
-        "    try:\n"
-        "        for parent, name, _ in swapped:\n"
-        "            setattr(parent, name, ReLUWithBackward(guided.guided_relu_backward))\n"
-        "        model.eval()\n"
-        "        x = x.detach().clone().requires_grad_(True)\n"
-        "        probabilities = model(x).softmax(dim=1)\n"
-        "        target = attribution.as_targets(target, len(x))\n"
-        "        probabilities.gather(1, target[:, None]).sum().backward()\n"
-        "        return x.grad.detach()\n"
-        "    finally:\n"
-        "        model.train(was_training)\n"
-        "        for parent, name, original in swapped:\n"
-        "            setattr(parent, name, original)\n",
+        _with_guided(
+            "    was_training = model.training\n"
+            "    try:\n"
+            "        with swap_relus(model, guided_relu_backward):\n"
+            "            model.eval()\n"
+            "            x = x.detach().clone().requires_grad_(True)\n"
+            "            probabilities = model(x).softmax(dim=1)\n"
+            "            target = attribution.as_targets(target, len(x))\n"
+            "            probabilities.gather(1, target[:, None]).sum().backward()\n"
+            "            return x.grad.detach()\n"
+            "    finally:\n"
+            "        model.train(was_training)\n"
+        ),
+        # One replacement module shared by every place: named_modules() lists it only once.
+        _with_swap(
+            "@contextmanager\ndef swap_relus(model, backward_rule):\n" + _LIST
+            + "    shared = ReLUWithBackward(backward_rule)\n"
+            "    try:\n"
+            "        for parent, name, _ in swapped:\n"
+            "            setattr(parent, name, shared)\n"
+            "        yield model\n"
+            "    finally:\n"
+            "        for parent, name, original in swapped:\n"
+            "            setattr(parent, name, original)\n\n\n"
+        ),
     ],
     "ex3_answer": [
         # Randomizes the caller's model in place instead of a deep copy.

@@ -1,7 +1,7 @@
 """Plausible wrong answers for lessons/06_grad_cam (format: tests/notebook_utils.py)."""
 
 # The solution of exercise 1, from which the wrong answers differ by one line each.
-_GRAD_CAM = """def grad_cam(model, layer, x, target):
+_GRAD_CAM = """def grad_cam(model, layer, x, target, *, normalize=True):
     target = attribution.as_targets(target, len(x))
     with attribution.eval_mode(model), torch.enable_grad():
         with hooks.record_activations(model, layer) as acts:
@@ -12,6 +12,8 @@ _GRAD_CAM = """def grad_cam(model, layer, x, target):
     alpha = gradients.mean(dim=(2, 3))
     cam = (alpha[:, :, None, None] * activations).sum(dim=1).clamp(min=0)
     cam = F.interpolate(cam[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    if not normalize:
+        return cam.detach()
     flat = cam.flatten(1)
     flat = flat - flat.min(dim=1, keepdim=True).values
     peak = flat.max(dim=1, keepdim=True).values
@@ -83,11 +85,10 @@ WRONG_ANSWERS = {
         ),
     ],
     "ex2_answer": [
-        # Upsamples the coarse Grad-CAM map with nearest neighbours.
+        # Grad-CAM of the last block whatever layer was asked for.
         "def guided_grad_cam(model, layer, x, target):\n"
-        "    coarse = gradcam.grad_cam(model, layer, x, target, resize=False)\n"
-        "    cams = F.interpolate(coarse[:, None], size=x.shape[2:], mode='nearest')\n"
-        "    return guided.guided_backprop(model, x, target) * cams\n",
+        "    cams = grad_cam(model, 'relu4', x, target)\n"
+        "    return guided.guided_backprop(model, x, target) * cams[:, None]\n",
         # Adds the maps instead of multiplying them.
         "def guided_grad_cam(model, layer, x, target):\n"
         "    cams = grad_cam(model, layer, x, target)\n"
@@ -98,8 +99,14 @@ WRONG_ANSWERS = {
         "    return guided.guided_backprop(model, x, target).abs() * cams[:, None]\n",
         # Multiplies by the unnormalized Grad-CAM map.
         "def guided_grad_cam(model, layer, x, target):\n"
-        "    cams = gradcam.grad_cam(model, layer, x, target, normalize=False)\n"
+        "    cams = grad_cam(model, layer, x, target, normalize=False)\n"
         "    return guided.guided_backprop(model, x, target) * cams[:, None]\n",
+        # Explains the predicted class instead of the class asked for.
+        "def guided_grad_cam(model, layer, x, target):\n"
+        "    with torch.no_grad():\n"
+        "        predicted = model(x).argmax(dim=1)\n"
+        "    cams = grad_cam(model, layer, x, predicted)\n"
+        "    return guided.guided_backprop(model, x, predicted) * cams[:, None]\n",
     ],
     "ex3_answer": [
         # The minimum instead of the maximum.
