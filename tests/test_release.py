@@ -13,6 +13,7 @@ themselves, installed from the edition's wheel by their own setup cell.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -46,18 +47,35 @@ def answer_bodies(lesson: str) -> list[str]:
     return bodies
 
 
-def hidden_lines(lesson: str) -> list[str]:
-    """Lines of a lesson's hidden tests that the student's notebook does not show anyway."""
-    visible = {squeeze(line) for c in read(lesson_path(lesson)).cells
-               for line in c.source.splitlines()}  # fmt: skip
-    lines = []
+def _lines(text: str) -> list[str]:
+    return [squeeze(line) for line in text.splitlines() if squeeze(line)]
+
+
+def _windows(lines: list[str], size: int = 3) -> set[str]:
+    return {" | ".join(lines[i:i + size]) for i in range(len(lines) - size + 1)}
+
+
+def public_lines() -> tuple[set[str], set[str]]:
+    """Lines (and runs of three lines) that are public anyway: the repository's course_utils
+    and every teacher notebook without its hidden tests. A hidden test may share a generic
+    line with them (``with torch.no_grad():``) without giving anything away."""
+    texts = [p.read_text() for p in sorted(release.PACKAGE_DIR.glob("*.py"))]
+    texts += [HIDDEN_BLOCK.sub("", c.source) for n in LESSONS for c in read(solution_path(n)).cells]
+    lines = [_lines(text) for text in texts]
+    return {line for group in lines for line in group}, set().union(*map(_windows, lines))
+
+
+def hidden_secrets(lesson: str, public: tuple[set[str], set[str]]) -> list[str]:
+    """What of a lesson's hidden tests must never be handed out: every line of 20 characters
+    or more, and every run of three lines, that is not public anyway (see public_lines)."""
+    lines, runs = public
+    secrets = []
     for cell in read(solution_path(lesson)).cells:
         for block in HIDDEN_BLOCK.findall(cell.source):
-            for line in block.splitlines():
-                text = squeeze(line)
-                if text and not text.startswith("#") and text not in visible:
-                    lines.append(text)
-    return lines
+            hidden = _lines(block)
+            secrets += [line for line in hidden if len(line) >= 20 and line not in lines]
+            secrets += sorted(_windows(hidden) - runs)
+    return secrets
 
 
 def edition_texts(folder: Path) -> dict[str, str]:
@@ -75,8 +93,23 @@ def edition_texts(folder: Path) -> dict[str, str]:
 
 
 def leaks(texts: dict[str, str], needles: list[str]) -> list[str]:
+    """needle -> the files whose normalized text contains it."""
     return [f"{name}: {needle[:90]}" for needle in needles for name, text in texts.items()
             if needle in text]  # fmt: skip
+
+
+def hidden_leaks(folder: Path, secrets: list[str]) -> list[str]:
+    """The hidden-test lines and runs of lines found, whole, in an edition's files."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".pt"):
+        if path.suffix == ".ipynb":
+            text = "\n".join(c.source for c in nbformat.read(path, 4).cells)
+        else:
+            text = path.read_text()
+        lines = _lines(text)
+        present = set(lines) | _windows(lines)
+        found += [f"{path.relative_to(folder)}: {s[:90]}" for s in secrets if s in present]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +170,11 @@ def test_graded_edition_holds_no_answer_and_no_hidden_test(name, editions):
     answers = [body for lesson in later for body in answer_bodies(lesson)]
     assert answers
     assert not leaks(texts, answers), "answers in the edition:\n" + "\n".join(leaks(texts, answers))
-    hidden = [line for lesson in LESSONS for line in hidden_lines(lesson)]
-    assert not leaks(texts, hidden), "hidden tests in the edition:\n" + "\n".join(
-        leaks(texts, hidden))
+    public = public_lines()
+    secrets = [s for lesson in LESSONS for s in hidden_secrets(lesson, public)]
+    assert len(secrets) > 100
+    found = hidden_leaks(folder, secrets)
+    assert not found, "hidden tests in the edition:\n" + "\n".join(found)
     assert not [n for n, t in texts.items() if "course_reference" in t or "BEGIN EXERCISE" in t]
     # The edition's notebooks are the student notebooks, unchanged (same address).
     for lesson in (n for n in LESSONS if n <= name):
@@ -153,18 +188,18 @@ def test_a_reference_body_left_out_says_where_to_write_it(editions):
     assert ("gradcam.grad_cam is left out of this edition: it is part of an exercise of "
             "lesson 06_grad_cam") in text
     # Earlier lessons' bodies stay: lesson 06 builds on lesson 05's guided backprop.
-    assert "left out" not in (folder / "course_utils" / "guided.py").read_text()
+    assert "left out of this edition" not in (folder / "course_utils" / "guided.py").read_text()
 
 
 @pytest.mark.slow
 def test_open_edition_has_every_lesson_and_no_hidden_test(editions):
     folder, wheel = editions["open"]
     assert sorted(p.name for p in (folder / "lessons").iterdir()) == LESSONS
-    texts = edition_texts(folder)
-    hidden = [line for lesson in LESSONS for line in hidden_lines(lesson)]
-    assert not leaks(texts, hidden), "\n".join(leaks(texts, hidden))
+    public = public_lines()
+    found = hidden_leaks(folder, [s for n in LESSONS for s in hidden_secrets(n, public)])
+    assert not found, "hidden tests in the edition:\n" + "\n".join(found)
     for path in release.PACKAGE_DIR.glob("*.py"):  # all of course_utils, markers removed
-        assert "left out" not in (folder / "course_utils" / path.name).read_text()
+        assert "left out of this edition" not in (folder / "course_utils" / path.name).read_text()
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert {"course_utils/weights/digits_cnn.pt", "course_utils/weights/SHA256SUMS"} <= set(names)
@@ -218,3 +253,14 @@ def test_a_failed_install_says_what_failed_in_one_sentence(editions, tmp_path):
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert len(error.traceback) == 1, "a traceback instead of one sentence"
     assert missing in error.evalue and "COURSE_SOURCE" in error.evalue
+
+
+@pytest.mark.slow
+def test_the_leak_checks_find_a_teacher_notebook_slipped_into_an_edition(editions, tmp_path):
+    """The two checks above can fail: a solution notebook copied into an edition is caught."""
+    folder = tmp_path / "edition"
+    shutil.copytree(editions["04_saliency"][0], folder)
+    shutil.copy(solution_path("04_saliency"), folder / "lessons" / "04_saliency" / "copy.ipynb")
+    assert leaks(edition_texts(folder), answer_bodies("04_saliency"))
+    public = public_lines()
+    assert hidden_leaks(folder, hidden_secrets("04_saliency", public))
