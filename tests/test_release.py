@@ -12,6 +12,7 @@ themselves, installed from the edition's wheel by their own setup cell.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -184,9 +185,11 @@ def test_graded_edition_holds_no_answer_and_no_hidden_test(name, editions):
 @pytest.mark.slow
 def test_a_reference_body_left_out_says_where_to_write_it(editions):
     folder, _ = editions["06_grad_cam"]
-    text = (folder / "course_utils" / "gradcam.py").read_text()
-    assert ("gradcam.grad_cam is left out of this edition: it is part of an exercise of "
-            "lesson 06_grad_cam") in text
+    call = "from course_utils import gradcam; gradcam.grad_cam(None, 'relu4', None, 0)"
+    run = subprocess.run([sys.executable, "-c", call], cwd=folder, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(folder)})  # fmt: skip
+    assert ("NotImplementedError: gradcam.grad_cam is left out of this edition: it is part of an "
+            "exercise of lesson 06_grad_cam, which you write yourself") in run.stderr
     # Earlier lessons' bodies stay: lesson 06 builds on lesson 05's guided backprop.
     assert "left out of this edition" not in (folder / "course_utils" / "guided.py").read_text()
 

@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -122,12 +123,12 @@ def strip_module(path: Path, first_lesson: str | None) -> str:
             end, lesson, name = regions[number]
             if first_lesson is not None and lesson >= first_lesson:
                 indent = BEGIN.match(line)["indent"]
-                out.append(
-                    f"{indent}raise NotImplementedError(\n"
-                    f'{indent}    "{path.stem}.{name} is left out of this edition: it is part of '
-                    f'an exercise of lesson {lesson}, which you write yourself in the notebook."\n'
-                    f"{indent})"
-                )
+                message = (f"{path.stem}.{name} is left out of this edition: it is part of an "
+                           f"exercise of lesson {lesson}, which you write yourself in the "
+                           "notebook.")
+                pieces = textwrap.wrap(message, 70, drop_whitespace=False)
+                out += [f"{indent}raise NotImplementedError(",
+                        *(f'{indent}    "{piece}"' for piece in pieces), f"{indent})"]
                 drop_until = end
             continue  # the BEGIN line of a body that stays
         if END.match(line):
@@ -247,9 +248,10 @@ def edition_pyproject(edition: str) -> str:
     oldest = colab_versions()
     dependencies = "\n".join(f'    "{name}>={oldest[name]}",' for name in RUNTIME_PACKAGES)
     return f"""\
-# The course's helper package, as this edition ({edition}) hands it out. The lower bounds
-# are the oldest versions the course is checked with (Google Colab's), so that installing
-# it in Colab changes nothing there; requirements.txt pins the versions for a local setup.
+# The course's helper package, as the edition "{edition}" hands it out.
+# The lower bounds are the oldest versions the course is checked with (Google Colab's), so
+# that installing it in Colab changes nothing there; requirements.txt pins the versions for
+# a local setup.
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -288,20 +290,23 @@ def edition_readme(edition: str, lessons: list[str], address: dict, graded: str 
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         f"({colab_url(address, name)}) |" for name in lessons)  # fmt: skip
     if graded:
-        about = (f"This is the **graded edition for lesson {graded}**: lessons {lessons[0][:2]} "
-                 f"to {graded[:2]}. The exercises of lesson {graded[:2]} are your homework. Its "
-                 "helper package `course_utils` does not contain their answers: where a "
-                 "lesson needs the result of an exercise, it uses your own function.")
+        about = (f"This is the **graded edition for lesson {graded[:2]}** ({titles(graded)}): "
+                 f"lessons {lessons[0][:2]} to {graded[:2]}. The exercises of lesson "
+                 f"{graded[:2]} are your homework. The helper package `course_utils` does not "
+                 "contain their answers: where a lesson needs the result of an exercise, it "
+                 "uses your own function.")
     else:
         about = ("This is the **open-book edition** for self-study: every lesson, and the "
                  "helper package `course_utils` with the course's own implementation of every "
                  "method (read it when you are stuck, after trying).")
+    intro = textwrap.fill(
+        "A hands-on course: look at what a convolutional network has learned and where it "
+        "fails (filters, activations, embeddings, saliency, Grad-CAM, dreaming, adversarial "
+        f"examples, style transfer). {about}", width=92)
     return f"""\
 # Seeing inside convolutional networks
 
-A hands-on course: look at what a convolutional network has learned and where it fails
-(filters, activations, embeddings, saliency, Grad-CAM, dreaming, adversarial examples,
-style transfer). {about}
+{intro}
 
 | # | Lesson | Colab |
 |---|---|---|
@@ -309,8 +314,8 @@ style transfer). {about}
 
 ## In Google Colab
 Click a lesson's badge, then run the cells from the top. The first code cell installs this
-course's helper package from `{install_source(address)}` (about a minute, once per session).
-If that fails it says why; to install from another copy, run
+course's helper package from `{install_source(address)}`
+(about a minute, once per session). If that fails it says why; to install from another copy, run
 `import os; os.environ["COURSE_SOURCE"] = "git+https://github.com/<you>/<repo>@main"` in a
 cell above it. Save your work with *File > Save a copy in Drive* or *File > Download > .ipynb*.
 
