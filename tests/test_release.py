@@ -147,6 +147,18 @@ def test_notebooks_carry_the_publication_address(name):
             f"{path.name}: the setup cell does not install from {address}; run `make lessons`")
 
 
+def test_another_address_is_written_once_and_keeps_the_text_apart():
+    nb = read(lesson_path(LESSONS[0]))
+    assert not release.apply_address(nb, LESSONS[0], release.publication())  # already there
+    other = {"repository": "https://github.com/someone/course", "branch": "spring"}
+    assert release.apply_address(nb, LESSONS[0], other)
+    assert not release.apply_address(nb, LESSONS[0], other)
+    title, blank, badge, blank_after = nb.cells[0].source.splitlines()[:4]
+    assert (blank, blank_after) == ("", "") and release.colab_url(other, LESSONS[0]) in badge
+    assert "git+https://github.com/someone/course@spring" in "".join(
+        c.source for c in nb.cells)
+
+
 def test_the_package_allows_colabs_python():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert "<3.13" not in project["requires-python"].replace(" ", "")

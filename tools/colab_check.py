@@ -105,7 +105,7 @@ def run_in_colab(nb: nbformat.NotebookNode, lesson: str, course_source: str, bas
         "display_name": "Colab (simulated)", "language": "python",
         "env": {"COURSE_SOURCE": course_source, "IPYTHONDIR": str(workdir / "ipython"),
                 "COURSE_NUM_THREADS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                "MPLBACKEND": "agg", "PYTHONPATH": ""},
+                "MPLBACKEND": "agg", "PYTHONPATH": "", "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
     }))  # fmt: skip
     saved = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(workdir / "jupyter")

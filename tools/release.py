@@ -170,7 +170,7 @@ def write_reference(dest: Path) -> Path:
 
 # --- the publication address in the notebooks -----------------------------------------------
 
-BADGE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$", re.M)
+BADGE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)[ \t]*$", re.M)
 SOURCE = re.compile(r'("COURSE_SOURCE",\s*)"[^"]*"')
 
 
