@@ -136,6 +136,7 @@ def make_closure(
     return closure
     # END EXERCISE
 
+
 def random_vgg(widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> nn.Sequential:
     """A small, *untrained* VGG-style feature extractor: the offline default of lesson 09.
 
