@@ -58,12 +58,15 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     Explanations need eval mode: dropout would make them random, and batch norm in training
     mode would mix the images of a batch.
     """
-    was_training = model.training
+    # Each submodule keeps its own flag (a frozen BatchNorm stays in eval mode inside a model
+    # in training mode), so remember them all rather than model.training alone.
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for module, mode in modes.items():
+            module.training = mode
 
 
 def input_gradient(

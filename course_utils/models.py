@@ -194,9 +194,10 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> to
         batch_size: images per forward pass (bounds the memory used).
 
     Returns:
-        ``(N, n_classes)`` logits on the CPU. The model's train/eval mode is restored.
+        ``(N, n_classes)`` logits on the CPU. The train/eval mode of every submodule is
+        restored as it was.
     """
-    was_training = model.training
+    modes = {module: module.training for module in model.modules()}  # each its own
     model.eval()
     try:
         device = next(model.parameters()).device
@@ -205,7 +206,8 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> to
             for i in range(0, len(images), batch_size)
         ]
     finally:
-        model.train(was_training)
+        for module, mode in modes.items():
+            module.training = mode
     return torch.cat(outputs)
 
 

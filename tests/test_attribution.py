@@ -164,3 +164,18 @@ def test_guided_grad_cam_is_the_product(x):
 def test_bad_input_gets_a_clear_error(x, call, error, message):
     with pytest.raises(error, match=message):
         call(tiny_cnn(), x)
+
+
+def test_a_frozen_submodule_stays_frozen_in_a_training_model(x):
+    """A model in training mode with one part frozen in eval mode (a common fine-tuning
+    set-up) comes back with exactly that mix, from every method that switches to eval."""
+    model = tiny_cnn().train()
+    model[1].eval()  # "frozen"
+    before = {name: m.training for name, m in model.named_modules()}
+    saliency.saliency_map(model, x, 1)
+    saliency.smoothgrad(model, x, 1, n_samples=2)
+    guided.guided_backprop(model, x, 1)
+    gradcam.grad_cam(model, "3", x, 1)
+    with attribution.eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert {name: m.training for name, m in model.named_modules()} == before

@@ -92,8 +92,10 @@ def test_predict_batches_and_restores_mode():
     torch.manual_seed(0)
     model = models.DigitsCNN().train()
     x = torch.rand(10, 1, 28, 28)
+    model.conv1.eval()  # a frozen part keeps its own mode
     scores = models.predict(model, x, batch_size=3)
     assert model.training, "predict must restore training mode"
+    assert not model.conv1.training, "predict must restore each submodule's own mode"
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(scores, model(x))
