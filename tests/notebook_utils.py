@@ -47,6 +47,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import nbformat
 from nbformat import NotebookNode
@@ -210,18 +211,11 @@ def run_notebook(
     nbformat.write(nb, path)
 
     validator = RecordingValidator(config=nbgrader_config(), invert=invert)
-    saved = os.environ.get("PYTHONPATH")
-    if course is not None:  # the kernel inherits it, and finds that course_utils first
-        os.environ["PYTHONPATH"] = str(course)
-    try:
+    # The kernel inherits the environment, and finds that course_utils first.
+    with patch.dict(os.environ, {"PYTHONPATH": str(course)} if course is not None else {}):
         start = time.perf_counter()
         results = validator.validate(str(path))
         seconds = time.perf_counter() - start
-    finally:
-        if course is not None:
-            os.environ.pop("PYTHONPATH")
-            if saved is not None:
-                os.environ["PYTHONPATH"] = saved
 
     scores, errors = {}, {}
     executed = validator.executed

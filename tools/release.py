@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import re
 import shutil
 import subprocess
@@ -337,18 +338,14 @@ copy or reorder the exercise cells, and hand in the `.ipynb` file itself.
 """
 
 
-_TITLES: dict[str, str] = {}
-
-
+@functools.cache
 def titles(name: str) -> str:
     """A lesson's title, from the first line of its notebook (without "Lesson NN ·")."""
-    if name not in _TITLES:
-        import nbformat
+    import nbformat
 
-        nb = nbformat.read(LESSONS_DIR / name / f"{name}.ipynb", as_version=4)
-        title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
-        _TITLES[name] = re.sub(r"^Lesson \d+\s*·\s*", "", title)
-    return _TITLES[name]
+    nb = nbformat.read(LESSONS_DIR / name / f"{name}.ipynb", as_version=4)
+    title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
+    return re.sub(r"^Lesson \d+\s*·\s*", "", title)
 
 
 def build_wheel(folder: Path, out: Path) -> Path:

@@ -1,5 +1,6 @@
 """Plausible wrong answers for lessons/09_style_transfer (format: tests/notebook_utils.py)."""
 
+from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import replace_once as _with
 
 # The solution of exercise 1, from which most wrong answers differ by one line.
@@ -30,23 +31,9 @@ _TV = """def tv_loss(images, weight=1.0):
     return weight * (down + right)
 """
 
-_CLOSURE = """def make_closure(optimizer, x, extractor, content_layer, content_target, style_layers,
-                 style_targets, content_weight, style_weights, tv_weight):
-    layers = [content_layer, *style_layers]
-
-    def closure():
-        optimizer.zero_grad()
-        features = style.extract(extractor, x, layers)
-        loss = (
-            content_loss(features[0], content_target, content_weight)
-            + style_loss(features[1:], style_targets, style_weights)
-            + tv_loss(x, tv_weight)
-        )
-        loss.backward()
-        return loss
-
-    return closure
-"""
+# Exercise 5's solution, read from the teacher notebook (course_utils.style.make_closure
+# holds the same code; a copy here could drift from both).
+_CLOSURE = correct_answers(read(solution_path("09_style_transfer")))["ex5_answer"]
 
 
 WRONG_ANSWERS = {

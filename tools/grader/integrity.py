@@ -977,15 +977,18 @@ def _parse(source: str) -> ast.AST | None:
         return None
 
 
-def imported_names(sources) -> set[str]:
-    """Names bound by import statements anywhere in ``sources``."""
+def imported_names(sources, module: str | None = None) -> set[str]:
+    """Names bound by import statements anywhere in ``sources`` (only those importing from
+    the package ``module``, when given)."""
     names = set()
     for source in sources:
         tree = _parse(source)
         for node in ast.walk(tree) if tree is not None else ():
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for alias in node.names:
-                    names.add(alias.asname or alias.name.split(".")[0])
+                    origin = (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+                    if module is None or origin.split(".")[0] == module:
+                        names.add(alias.asname or alias.name.split(".")[0])
     return names
 
 
