@@ -47,7 +47,9 @@ help:
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
 	@echo "               score the explanation methods (pointing game, IoU), then grade 40"
-	@echo "               made-up submissions with plain nbgrader and with make grade"
+	@echo "               made-up submissions with plain nbgrader and with make grade, then"
+	@echo "               time each method against its reference library (Captum,"
+	@echo "               pytorch-grad-cam, torchattacks) on 4 models, checking they agree"
 	@echo "make clean    remove caches (keeps $(VENV), lessons and grades)"
 
 setup: $(STAMP)
@@ -105,6 +107,7 @@ benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py
 	$(BIN)/python tools/pointing_game.py
 	$(BIN)/python tools/benchmark_grading.py
+	$(BIN)/python tools/benchmark_methods.py
 
 clean:
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \

@@ -17,6 +17,16 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 08)
 * ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 09)
 
+Every explanation, attack and dream is called the same way, so one call teaches them all::
+
+    method(model, x, target, *, layer=..., other options)
+
+``x`` is a batch ``(N, C, H, W)``; ``target`` is one class index, ``N`` of them, or ``None``
+for the predicted class (``attribution.Target``); ``layer`` is a name from
+``hooks.layer_names(model)``. Each method leaves the model as it found it: the train/eval
+mode of every submodule, the weights' ``.grad``, no hooks; and it never changes ``x``.
+(``hooks`` keeps its layer-first form: ``record_activations(model, layer)``.)
+
 Many functions here are also graded exercises of a lesson. In the copy of the course handed
 out for grading, those of the current lesson and later ones raise ``NotImplementedError``:
 you write them in the notebook, and the lesson then uses your version.

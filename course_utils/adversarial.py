@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attribution import as_targets, check_images, eval_mode
+from .attribution import Target, as_targets, check_images, eval_mode, normalized_step
 
 
 def check_unit_range(x: torch.Tensor, name: str = "images") -> torch.Tensor:
@@ -44,28 +44,42 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
-def loss_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Gradient of the mean cross-entropy loss with respect to ``x``; weights untouched."""
+def loss_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean cross-entropy loss for ``target`` (N,) with respect to ``x``;
+    weights untouched."""
     # BEGIN EXERCISE 08_adversarial
-    x = x.detach().requires_grad_(True)
+    x = check_images(x).detach().requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
-        loss = F.cross_entropy(model(x), labels)
+        loss = F.cross_entropy(model(x), target)
         (grad,) = torch.autograd.grad(loss, x)
     return grad
     # END EXERCISE
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = False) -> torch.Tensor:
+def _labels(model: nn.Module, x: torch.Tensor, target: Target, targeted: bool) -> torch.Tensor:
+    """``(N,)`` class indices; ``None`` means each image's predicted class (untargeted only)."""
+    if target is not None:
+        return as_targets(target, len(x))
+    if targeted:
+        raise ValueError("a targeted attack needs target: the class (or classes) to reach")
+    with eval_mode(model), torch.no_grad():
+        return model(x).argmax(dim=1)
+
+
+def fgsm(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, eps: float, targeted: bool = False
+) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015).
 
     Untargeted: ``x + eps * sign(grad_x CE(f(x), y))``, a step that *raises* the loss of the
-    true class ``y``. Targeted: ``x - eps * sign(grad_x CE(f(x), y))`` with ``y`` the class
-    we want, a step that *lowers* its loss. Then clamp to [0, 1].
+    true class ``y = target``. Targeted: ``x - eps * sign(grad_x CE(f(x), y))`` with ``y``
+    the class we want, a step that *lowers* its loss. Then clamp to [0, 1].
 
     Args:
         model: a classifier returning logits ``(N, n_classes)``.
         x: images ``(N, C, H, W)`` in [0, 1]; not modified.
-        y: true labels (untargeted) or target labels (targeted), one int or ``N``.
+        target: true labels (untargeted) or the labels to reach (targeted), one int or
+            ``N``; ``None`` (untargeted only): each image's predicted class.
         eps: the L-infinity size of the change, in pixel units.
 
     Returns:
@@ -78,7 +92,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = Fals
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     direction = -1.0 if targeted else 1.0
-    grad = loss_gradient(model, x, as_targets(y, len(x)))
+    grad = loss_gradient(model, x, _labels(model, x, target, targeted))
     return (x + direction * eps * grad.sign()).clamp(0, 1).detach()
     # END EXERCISE
 
@@ -86,7 +100,8 @@ def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, targeted: bool = Fals
 def pgd(
     model: nn.Module,
     x: torch.Tensor,
-    y,
+    target: Target = None,
+    *,
     eps: float,
     alpha: float | None = None,
     steps: int = 10,
@@ -101,7 +116,7 @@ def pgd(
     projection of the total change onto ``[-eps, eps]``, clamp to [0, 1].
 
     Args:
-        model, x, y, targeted: as in :func:`fgsm`.
+        model, x, target, targeted: as in :func:`fgsm`.
         eps: radius of the L-infinity ball around ``x``.
         alpha: step size; default ``eps / 4``, enough to reach the border in a few steps.
         steps: number of steps.
@@ -115,7 +130,7 @@ def pgd(
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     alpha = eps / 4 if alpha is None else alpha
-    labels = as_targets(y, len(x))
+    labels = _labels(model, x, target, targeted)
     if eps == 0:  # the ball is a single point
         return x.clone()
     direction = -1.0 if targeted else 1.0
@@ -132,7 +147,7 @@ def pgd(
 
 
 def fooling_image(
-    model: nn.Module, x: torch.Tensor, target, lr: float = 0.5, max_steps: int = 200
+    model: nn.Module, x: torch.Tensor, target: Target, *, lr: float = 0.5, max_steps: int = 200
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Change each image just enough that the model predicts ``target``.
 
@@ -154,26 +169,27 @@ def fooling_image(
     steps = torch.full((len(adv),), max_steps)
     done = torch.zeros(len(adv), dtype=torch.bool)
     with eval_mode(model):
-        targets = as_targets(target, len(adv), model(adv[:1]).shape[1])
         for step in range(max_steps + 1):
-            with torch.no_grad():
-                newly_done = (model(adv).argmax(dim=1) == targets) & ~done
+            # One forward pass per step serves both the check and the gradient.
+            leaf = adv.detach().requires_grad_(True)
+            with torch.enable_grad():
+                scores = model(leaf)
+            if step == 0:
+                targets = as_targets(target, len(adv), scores.shape[1])
+            newly_done = (scores.detach().argmax(dim=1) == targets) & ~done
             steps[newly_done] = step
             done |= newly_done
             if done.all() or step == max_steps:
                 break
-            leaf = adv.detach().requires_grad_(True)
-            with torch.enable_grad():
-                score = model(leaf).gather(1, targets[:, None]).sum()
-                (grad,) = torch.autograd.grad(score, leaf)
-            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
-            moved = (adv + lr * grad / norm).clamp(0, 1)
+            (grad,) = torch.autograd.grad(scores.gather(1, targets[:, None]).sum(), leaf)
+            moved = normalized_step(adv, grad, lr).clamp(0, 1)
             adv = torch.where(done[:, None, None, None], adv, moved)
     return adv.detach(), steps
     # END EXERCISE
 
 
-Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
+#: ``attack(model, images, labels, eps=eps) -> adversarial images``, like :func:`fgsm`.
+Attack = Callable[..., torch.Tensor]
 
 
 def _batches(data) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
@@ -190,7 +206,7 @@ def accuracy_under_attack(
 
     Args:
         model: a classifier.
-        attack: ``attack(model, images, labels, eps) -> adversarial images``, e.g. ``fgsm``.
+        attack: ``attack(model, images, labels, eps=eps) -> adversarial images``, e.g. ``fgsm``.
         data: ``(images, labels)`` tensors, or an iterable of such batches (a DataLoader).
         eps_list: the sizes to try; ``0`` gives the clean accuracy.
 
@@ -205,7 +221,7 @@ def accuracy_under_attack(
     for eps in eps_list:
         correct = total = 0
         for images, labels in _batches(data):
-            adv = attack(model, images, labels, eps)
+            adv = attack(model, images, labels, eps=eps)
             with eval_mode(model), torch.no_grad():
                 correct += (model(adv).argmax(dim=1) == labels).sum().item()
             total += len(labels)

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .attribution import as_targets, check_images, eval_mode
-from .hooks import record_activations
+from .attribution import Target, check_images, eval_mode, normalized_step, pick, run_recording
+from .hooks import get_layer
 
 
 def _gradient(objective, x: torch.Tensor) -> torch.Tensor:
@@ -32,6 +32,23 @@ def _gradient(objective, x: torch.Tensor) -> torch.Tensor:
         value = objective(x)
         (grad,) = torch.autograd.grad(value, x)
     return grad
+
+
+def _dream_targets(target: Target) -> torch.Tensor:
+    """The indices to dream of, as a ``(T,)`` tensor: one image is made per index."""
+    if target is None:
+        raise ValueError("target=None: name the class (or channel) to dream of, or a list of them")
+    targets = torch.as_tensor(target).reshape(-1)
+    if targets.is_floating_point() or targets.numel() == 0:
+        raise ValueError(f"target must be one or more whole indices, got {target!r}")
+    return targets.long()
+
+
+def _check_every(blur_every: int) -> None:
+    if not isinstance(blur_every, int) or blur_every < 0:
+        raise ValueError(
+            f"blur_every must be a whole number of steps >= 0 (0: never), got {blur_every!r}"
+        )
 
 
 def _offset(max_px: int, generator: torch.Generator) -> list[int]:
@@ -105,7 +122,7 @@ def clip_small(x: torch.Tensor, fraction: float, baseline: float = 0.0) -> torch
 
 
 def dream_step(
-    model: nn.Module, x: torch.Tensor, target, lr: float = 1.0, l2: float = 0.0
+    model: nn.Module, x: torch.Tensor, target: Target, *, lr: float = 1.0, l2: float = 0.0
 ) -> torch.Tensor:
     """One step of gradient *ascent* on ``S_target(x) - l2 * ||x||^2``, per image.
 
@@ -134,19 +151,17 @@ def dream_step(
     with eval_mode(model):
 
         def objective(image):
-            scores = model(image)
-            chosen = scores.gather(1, as_targets(target, len(image), scores.shape[1])[:, None])
-            return chosen.sum() - l2 * (image**2).sum()
+            return pick(model(image), target) - l2 * (image**2).sum()
 
         grad = _gradient(objective, x)
-    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)  # one norm per image
-    return (x + lr * grad / norms[:, None, None, None]).detach()
+    return normalized_step(x, grad, lr).detach()
     # END EXERCISE
 
 
 def class_visualization(
     model: nn.Module,
-    target,
+    target: Target,
+    *,
     shape: tuple[int, int, int],
     steps: int = 100,
     lr: float = 1.0,
@@ -185,7 +200,8 @@ def class_visualization(
     Returns:
         ``(T, C, H, W)`` images, one per target.
     """
-    targets = torch.as_tensor(target).long().reshape(-1)
+    targets = _dream_targets(target)
+    _check_every(blur_every)
     generator = torch.Generator().manual_seed(seed)
     x = start + 0.01 * torch.randn(len(targets), *shape, generator=generator)
     x = x.clamp(*value_range)
@@ -193,7 +209,7 @@ def class_visualization(
         dx, dy = _offset(jitter_px, generator)
         x = jitter(step(model, jitter(x, dx, dy), targets, lr=lr, l2=l2), -dx, -dy)
         x = x.clamp(*value_range)
-        if (number + 1) % blur_every == 0:
+        if blur_every and (number + 1) % blur_every == 0:
             if blur_sigma > 0:
                 x = blur(x, blur_sigma)
             x = clip_small(x, clip_fraction, baseline=start)
@@ -202,7 +218,8 @@ def class_visualization(
 
 def dream_to_target(
     model: nn.Module,
-    target,
+    target: Target,
+    *,
     shape: tuple[int, int, int],
     steps: int = 300,
     lr: float = 0.05,
@@ -221,7 +238,7 @@ def dream_to_target(
     Returns:
         ``(images, losses)``: ``(T, C, H, W)`` and the mean loss after each step.
     """
-    targets = torch.as_tensor(target).long().reshape(-1)
+    targets = _dream_targets(target)
     generator = torch.Generator().manual_seed(seed)
     low, high = value_range
     x = low + (high - low) * torch.rand(len(targets), *shape, generator=generator)
@@ -230,9 +247,10 @@ def dream_to_target(
     optimizer = torch.optim.Adam([x], lr=lr)
     losses = []
     with eval_mode(model), torch.enable_grad():
-        wanted = F.one_hot(targets, model(x[:1]).shape[1]).float()
         for _ in range(steps):
-            loss = ((model(x).softmax(dim=1) - wanted) ** 2).sum(dim=1).mean()
+            probabilities = model(x).softmax(dim=1)
+            wanted = F.one_hot(targets, probabilities.shape[1]).to(probabilities)
+            loss = ((probabilities - wanted) ** 2).sum(dim=1).mean()
             # Only the image's gradient: the weights' .grad stay as the caller left them.
             (x.grad,) = torch.autograd.grad(loss, x)
             optimizer.step()
@@ -270,10 +288,10 @@ def layer_objective(model: nn.Module, layer: str, channel: int | None = None):
     """A function ``x -> scalar``: the mean squared activation of ``layer`` (DeepDream),
     or, with ``channel``, the mean activation of that one channel (feature visualization)."""
 
+    get_layer(model, layer)  # an unknown name fails here, listing the valid ones
+
     def objective(x):
-        with record_activations(model, layer, attached=True) as live:
-            model(x)
-        act = live[layer]
+        act = run_recording(model, check_images(x), layer)[1][layer]
         if channel is None:
             return (act**2).mean()
         if not 0 <= channel < act.shape[1]:
@@ -294,7 +312,8 @@ def _jittered_ascent_step(objective, x, lr: float, jitter_px: int, generator) ->
 
 def deepdream(
     model: nn.Module,
-    image: torch.Tensor,
+    x: torch.Tensor,
+    *,
     layer: str,
     steps: int = 10,
     lr: float = 0.02,
@@ -314,17 +333,17 @@ def deepdream(
     image minus the resized photo.
 
     Args:
-        model: any network; layer: its layer to amplify (``hooks.layer_names(model)``).
-        image: ``(N, C, H, W)`` or ``(C, H, W)`` in [0, 1]; not modified.
+        model: any network; layer: its layer to amplify (``hooks.layer_names(model)``), one
+            that runs once per forward pass.
+        x: images ``(N, C, H, W)`` in [0, 1]; not modified.
         channel: amplify only this channel of ``layer`` (default: all of them).
         seed: seeds the jitter.
 
     Returns:
-        the dreamed image(s) in [0, 1], with the shape of ``image``.
+        ``(N, C, H, W)`` dreamed images in [0, 1].
     """
     # BEGIN EXERCISE 07_dreaming
-    single = isinstance(image, torch.Tensor) and image.ndim == 3
-    image = check_images(image[None] if single else image, "image").detach()
+    image = check_images(x).detach()
     generator = torch.Generator().manual_seed(seed)
     objective = layer_objective(model, layer, channel)
     sizes = octave_sizes(tuple(image.shape[-2:]), n_octaves, scale)
@@ -339,14 +358,15 @@ def deepdream(
                 bar.update()
             detail = x - base
     bar.close()
-    return x[0] if single else x
+    return x
     # END EXERCISE
 
 
 def channel_visualization(
     model: nn.Module,
+    target: int | list[int],
+    *,
     layer: str,
-    channels: list[int],
     shape: tuple[int, int, int],
     steps: int = 60,
     lr: float = 0.05,
@@ -362,12 +382,18 @@ def channel_visualization(
     light blur every ``blur_every`` steps so the picture is not all high frequencies.
 
     Args:
+        model: any network.
+        target: the channel (or a list of channels) of ``layer`` to visualize.
+        layer: the layer (``hooks.layer_names(model)``); shape: ``(C, H, W)`` of the images.
+        blur_every: blur every this many steps (0: never).
         blur: the blur, called as ``blur(x, blur_sigma)`` when ``blur_sigma > 0``; a function
             like :func:`gaussian_blur` (yours, say).
 
     Returns:
-        ``(len(channels), C, H, W)`` in [0, 1].
+        ``(number of channels, C, H, W)`` in [0, 1].
     """
+    channels = _dream_targets(target).tolist()
+    _check_every(blur_every)
     generator = torch.Generator().manual_seed(seed)
     images = []
     with eval_mode(model):
@@ -376,7 +402,7 @@ def channel_visualization(
             x = (0.5 + 0.05 * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
             for step in range(steps):
                 x = _jittered_ascent_step(objective, x, lr, jitter_px, generator)
-                if (step + 1) % blur_every == 0 and blur_sigma > 0:
+                if blur_every and (step + 1) % blur_every == 0 and blur_sigma > 0:
                     x = blur(x, blur_sigma)
             images.append(x)
     return torch.cat(images)

@@ -110,6 +110,21 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+def cached_imagenet_weights(name: str = "resnet18") -> Path:
+    """Where torchvision keeps the pretrained ImageNet weights of model ``name``."""
+    from torchvision.models import get_model_weights, list_models
+
+    if name not in list_models():
+        raise ValueError(f"unknown torchvision model {name!r}; e.g. resnet18, vgg16, alexnet")
+    url = get_model_weights(name).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def imagenet_weights_available(name: str = "resnet18") -> bool:
+    """True when torchvision's pretrained weights for ``name`` are in the local torch hub cache."""
+    return cached_imagenet_weights(name).exists()
+
+
 def describe_environment() -> dict:
     """Collect the facts that matter when something behaves differently on another machine.
 
@@ -119,11 +134,8 @@ def describe_environment() -> dict:
         (True/False, or None when it could not be checked).
     """
     try:
-        # Imported here: models.py is heavier and not needed for the rest of this module.
-        from course_utils.models import imagenet_weights_available
-
-        imagenet = bool(imagenet_weights_available())
-    except Exception:
+        imagenet = imagenet_weights_available()
+    except Exception:  # an unusual torch hub setup must not break this report
         imagenet = None
     return {
         "python": platform.python_version(),

@@ -5,7 +5,7 @@ chosen layer counts (:meth:`BaseCAM.channel_weights`). Grad-CAM's answer is the 
 gradient of the class score over the channel's positions.
 
 Example:
-    >>> cams = grad_cam(load_model("shapes"), "relu4", images, labels)   # (N, 64, 64) in [0, 1]
+    >>> cams = grad_cam(load_model("shapes"), images, labels, layer="relu4")   # (N, 64, 64)
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attribution import as_targets, check_images, eval_mode
+from .attribution import Target, check_images, eval_mode, pick, run_recording
 from .guided import guided_backprop
-from .hooks import get_layer, record_activations, record_gradients
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -42,11 +41,13 @@ class BaseCAM:
 
     Args:
         model: classifier returning ``(N, n_classes)`` scores.
-        layer: name of the layer whose activations ``A`` (N, K, h, w) are weighted.
+        layer: name of the layer whose activations ``A`` (N, K, h, w) are weighted; it must
+            run once per forward pass.
     """
 
     def __init__(self, model: nn.Module, layer: str):
-        get_layer(model, layer)  # a clear error for an unknown name, listing the valid ones
+        # The name is checked where it is used (run_recording): an unknown one raises an
+        # error that lists the valid names.
         self.model, self.layer = model, layer
 
     def channel_weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -56,30 +57,32 @@ class BaseCAM:
     def __call__(
         self,
         x: torch.Tensor,
-        target,
+        target: Target = None,
+        *,
         relu: bool = True,
         resize: bool = True,
         normalize: bool = True,
     ) -> torch.Tensor:
-        """Maps for ``target`` (one class index or ``N``).
+        """Maps for ``target`` (one class index, ``N`` of them, or ``None``: the prediction).
 
         Returns ``(N, H, W)``, or ``(N, h, w)`` with ``resize=False``; ``normalize`` scales
         each map to [0, 1] and ``relu`` keeps only the evidence *for* the class.
         """
         # BEGIN EXERCISE 06_grad_cam
-        x = check_images(x)
+        x = check_images(x).detach()
         with eval_mode(self.model), torch.enable_grad():
-            with record_activations(self.model, self.layer) as acts:
-                with record_gradients(self.model, self.layer) as grads:
-                    scores = self.model(x.detach().requires_grad_(True))
-                    target = as_targets(target, len(x), scores.shape[1])
-                    scores.gather(1, target[:, None]).sum().backward()
-        activations, gradients = acts[self.layer], grads[self.layer]
-        if activations.ndim != 4:
-            raise ValueError(
-                f"layer {self.layer!r} gives activations of shape {tuple(activations.shape)}; "
-                "a CAM needs a convolutional layer with output (N, K, h, w)"
-            )
+            scores, recorded = run_recording(self.model, x, self.layer)
+            activations = recorded[self.layer]
+            if activations.ndim != 4:
+                raise ValueError(
+                    f"layer {self.layer!r} gives activations of shape "
+                    f"{tuple(activations.shape)}; a CAM needs a convolutional layer with "
+                    "output (N, K, h, w)"
+                )
+            # Differentiate with respect to the layer only: no weight's .grad is touched and
+            # the backward pass stops at the layer.
+            (gradients,) = torch.autograd.grad(pick(scores, target), activations)
+        activations = activations.detach()
         weights = self.channel_weights(activations, gradients)
         cam = (weights[:, :, None, None] * activations).sum(dim=1)
         if relu:
@@ -99,15 +102,30 @@ class GradCAM(BaseCAM):
         # END EXERCISE
 
 
-def grad_cam(model: nn.Module, layer: str, x: torch.Tensor, target, **options) -> torch.Tensor:
-    """Grad-CAM maps ``(N, H, W)`` in [0, 1]; ``options`` as in :meth:`BaseCAM.__call__`."""
+def grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, layer: str, **options
+) -> torch.Tensor:
+    """Grad-CAM maps of ``layer``.
+
+    Args:
+        model: classifier returning ``(N, n_classes)`` scores.
+        x: images ``(N, C, H, W)``; not modified.
+        target: class index, one int, ``N`` of them, or ``None`` for the predicted class.
+        layer: a convolutional layer that runs once per pass (``hooks.layer_names(model)``).
+        options: ``relu``, ``resize``, ``normalize`` as in :meth:`BaseCAM.__call__`.
+
+    Returns:
+        ``(N, H, W)`` maps, each scaled to [0, 1].
+    """
     # BEGIN EXERCISE 06_grad_cam
     return GradCAM(model, layer)(x, target, **options)
     # END EXERCISE
 
 
-def guided_grad_cam(model: nn.Module, layer: str, x: torch.Tensor, target) -> torch.Tensor:
+def guided_grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, layer: str
+) -> torch.Tensor:
     """Guided backprop ``(N, C, H, W)`` times the upsampled, normalized Grad-CAM map."""
     # BEGIN EXERCISE 06_grad_cam
-    return guided_backprop(model, x, target) * grad_cam(model, layer, x, target)[:, None]
+    return guided_backprop(model, x, target) * grad_cam(model, x, target, layer=layer)[:, None]
     # END EXERCISE

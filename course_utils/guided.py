@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .attribution import input_gradient
+from .attribution import Target, input_gradient
 
 
 def plain_relu_backward(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
@@ -116,13 +116,16 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     # END EXERCISE
 
 
-def guided_backprop(model: nn.Module, x: torch.Tensor, target, layer: str | None = None):
+def guided_backprop(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, layer: str | None = None
+) -> torch.Tensor:
     """Guided backprop of a class score (or, with ``layer``, of one channel's total activation).
 
     Args:
         model: a CNN whose ReLUs are ``nn.ReLU`` modules.
         x: images ``(N, C, H, W)``.
-        target: class index (or channel index of ``layer``): one int or ``N`` of them.
+        target: class index (or channel index of ``layer``): one int, ``N`` of them, or
+            ``None`` for the predicted class.
         layer: ``None`` for class scores, or a layer name.
 
     Returns:
@@ -130,11 +133,13 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target, layer: str | None
     """
     # BEGIN EXERCISE 05_guided_backprop
     with relu_backward_rule(model, "guided"):
-        return input_gradient(model, x, target, layer)
+        return input_gradient(model, x, target, layer=layer)
     # END EXERCISE
 
 
-def deconvnet(model: nn.Module, x: torch.Tensor, target, layer: str | None = None):
+def deconvnet(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, layer: str | None = None
+) -> torch.Tensor:
     """Like :func:`guided_backprop`, with the deconvnet rule. Returns ``(N, C, H, W)``."""
     with relu_backward_rule(model, "deconvnet"):
-        return input_gradient(model, x, target, layer)
+        return input_gradient(model, x, target, layer=layer)

@@ -110,10 +110,15 @@ def record_activations(
 
     def make_hook(name):
         def hook(module, inputs, output):
-            # clone: without it an in-place ReLU right after the layer would
-            # overwrite the stored tensor, which shares memory with the output.
+            # An in-place ReLU right after the layer would overwrite a stored tensor that
+            # shares memory with the output: keep a copy, or (attached) give the rest of
+            # the network the copy and keep the original.
             output = _as_tensor(name, output)
-            store[name] = output if attached else output.detach().clone()
+            if not attached:
+                store[name] = output.detach().clone()
+                return None
+            store[name] = output
+            return output.clone()
 
         return hook
 

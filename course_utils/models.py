@@ -217,21 +217,13 @@ class PretrainedWeightsUnavailable(RuntimeError):
 
 
 def _imagenet_weights(name: str):
-    from torchvision.models import get_model_weights, list_models
+    from torchvision.models import get_model_weights
 
-    if name not in list_models():
-        raise ValueError(f"unknown torchvision model {name!r}; e.g. resnet18, vgg16, alexnet")
+    env.cached_imagenet_weights(name)  # checks the name
     return get_model_weights(name).DEFAULT
 
 
-def _cached_weights_path(name: str) -> Path:
-    weights = _imagenet_weights(name)
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-
-
-def imagenet_weights_available(name: str = "resnet18") -> bool:
-    """True when torchvision's pretrained weights for ``name`` are in the local torch hub cache."""
-    return _cached_weights_path(name).exists()
+imagenet_weights_available = env.imagenet_weights_available
 
 
 def load_imagenet_model(name: str = "resnet18", allow_download: bool | None = None) -> nn.Module:
@@ -253,7 +245,7 @@ def load_imagenet_model(name: str = "resnet18", allow_download: bool | None = No
     from torchvision.models import get_model
 
     weights = _imagenet_weights(name)
-    path = _cached_weights_path(name)
+    path = env.cached_imagenet_weights(name)
     if allow_download is None:
         allow_download = env.IS_COLAB
     if path.exists():

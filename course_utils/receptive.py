@@ -18,7 +18,7 @@ Example:
     >>> layers = layers_up_to(model, "conv2")    # the modules that run up to conv2
     >>> receptive_field(layers)
     ReceptiveField(size=14, stride=2, start=-6)
-    >>> patches, scores, indices = top_activating_patches(model, "conv2", 5, images, k=8)
+    >>> patches, scores, indices = top_activating_patches(model, images, 5, layer="conv2", k=8)
 """
 
 from __future__ import annotations
@@ -259,9 +259,10 @@ def _crop(image: torch.Tensor, window: Window) -> torch.Tensor:
 
 def top_activating_patches(
     model: nn.Module,
-    layer: str,
-    channel: int,
     images: torch.Tensor,
+    channel: int,
+    *,
+    layer: str,
     k: int = 8,
     batch_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -273,9 +274,9 @@ def top_activating_patches(
 
     Args:
         model: A network whose layers run one after another (see :func:`layers_up_to`).
-        layer: Name of a convolution, pooling or pixel-by-pixel layer, e.g. ``"relu3"``.
-        channel: Channel of that layer, ``0 <= channel < K``.
         images: ``(N, C, H, W)`` batch the model accepts, with ``N >= k``.
+        channel: Channel of ``layer``, ``0 <= channel < K``.
+        layer: Name of a convolution, pooling or pixel-by-pixel layer, e.g. ``"relu3"``.
         k: Number of patches.
         batch_size: Images per forward pass.
 
@@ -285,7 +286,7 @@ def top_activating_patches(
         indices ``(k,)`` (int64) the positions of those images in ``images``.
 
     Example:
-        >>> patches, scores, indices = top_activating_patches(model, "relu2", 7, images, k=8)
+        >>> patches, scores, indices = top_activating_patches(model, images, 7, layer="relu2", k=8)
         >>> show_images(patches, titles=[f"{s:.1f}" for s in scores.tolist()])
     """
     # BEGIN EXERCISE 02_activations

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .attribution import check_images
-from .hooks import record_activations
+from .attribution import check_images, run_recording
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -174,9 +173,14 @@ def random_vgg(widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> nn.
 def extract(
     extractor: nn.Module, images: torch.Tensor, layers: Sequence[str]
 ) -> list[torch.Tensor]:
-    """The outputs of ``layers`` (in that order) for ``images``, still attached to autograd."""
-    with record_activations(extractor, list(layers), attached=True) as outputs:
-        extractor(check_images(images, "images"))
+    """The outputs of ``layers`` (in that order) for ``images``, still attached to autograd.
+
+    Each output is the layer's own, also when an in-place op (``ReLU(inplace=True)``)
+    follows it in the network.
+    """
+    _, outputs = run_recording(extractor, check_images(images, "images"), list(layers))
+    if not torch.is_grad_enabled():  # targets computed under no_grad stay constants
+        return [outputs[name].detach() for name in layers]
     return [outputs[name] for name in layers]
 
 

@@ -31,8 +31,9 @@ included): after the last test cell listed for an answer, the cells from that an
 run again, once with each wrong answer and then with the correct one. The listed tests
 must fail on the wrong answer and pass again on the correct one; otherwise the wrong
 answer changed shared state (a model left in training mode, say) and would cost points in
-later exercises too. The grading test also submits the first wrong answer as a student
-would and checks that nbgrader takes those points away.
+later exercises too. Apart from the inserted copies, that run is the teacher notebook, so
+it also shows that the solution passes every test. The grading test also submits the
+first wrong answer as a student would and checks that nbgrader takes those points away.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from unittest.mock import patch
 
@@ -60,6 +61,12 @@ NBGRADER_CONFIG = REPO_ROOT / "nbgrader_config.py"
 
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+# Cell metadata key that marks a cell the tests inserted into a notebook (the value says
+# why: "wrongN"/"restoredN" in wrong_answers_notebook, "hidden" in split_hidden_tests).
+# Run.inserted lists such cells, so a run can be read for the original cells alone.
+INSERTED = "inserted_by_tests"
+HIDDEN_PART = "hidden"
 
 
 # --- finding lessons and cells ------------------------------------------------------------
@@ -147,6 +154,82 @@ def stub_solutions(nb: NotebookNode) -> NotebookNode:
     return stubbed
 
 
+def hidden_part_id(test_id: str) -> str:
+    """grade_id of the hidden part of a test cell in split_hidden_tests."""
+    return f"{test_id}--{HIDDEN_PART}"
+
+
+def _split_source(source: str) -> tuple[str, str, bool]:
+    """(visible, hidden, alone) for a test cell's source.
+
+    visible is what nbgrader's ClearHiddenTests leaves (the student's copy of the cell);
+    hidden joins the lines between the HIDDEN TESTS markers, markers left out; alone says
+    whether that code can run on its own (not indented inside the visible code).
+    """
+    visible, hidden, markers = [], [], []
+    in_hidden = False
+    for line in source.split("\n"):  # split and joined as ClearHiddenTests does
+        if BEGIN_HIDDEN in line:
+            if in_hidden:
+                raise ValueError(f"nested {BEGIN_HIDDEN!r} in a test cell:\n{source}")
+            in_hidden = True
+            markers.append(line)
+        elif END_HIDDEN in line:
+            in_hidden = False
+            markers.append(line)
+        else:
+            (hidden if in_hidden else visible).append(line)
+    if in_hidden:
+        raise ValueError(f"{BEGIN_HIDDEN!r} without {END_HIDDEN!r} in a test cell:\n{source}")
+    code = [line for line in hidden if has_code(line)]
+    alone = not any(line[:1].isspace() for line in markers + code[:1])
+    return "\n".join(visible), "\n".join(hidden), alone
+
+
+def split_hidden_tests(nb: NotebookNode) -> NotebookNode:
+    """Copy of `nb` where every autograded test cell with hidden tests is two graded cells.
+
+    The first, the visible part, keeps the cell (id, grade_id, points) with the hidden
+    tests removed as nbgrader's ClearHiddenTests removes them, so it is the test cell of
+    the student notebook. Right after it comes the hidden part: the lines between the
+    `### BEGIN HIDDEN TESTS` / `### END HIDDEN TESTS` markers (of every such block, in
+    order), with the same nbgrader metadata and points, the grade_id
+    hidden_part_id(<grade_id>), a new cell id and the metadata INSERTED = "hidden". Run on
+    the stubs, a single execution then shows which visible checks and which hidden tests
+    fail. A hidden block indented inside the visible code (in a `with` block, say) cannot
+    run alone; its hidden part then holds the whole original cell, as nbgrader runs it.
+    Checksums are dropped from both parts, as their sources changed.
+
+    Raises:
+        ValueError: a hidden block is nested or not closed (nbgrader refuses those too).
+    """
+    split = copy.deepcopy(nb)
+    split.cells = []
+    taken = {cell.get("id") for cell in nb.cells}
+    for original in nb.cells:
+        cell = copy.deepcopy(original)
+        split.cells.append(cell)
+        if not is_autograded_test(cell) or BEGIN_HIDDEN not in cell.source:
+            continue
+        visible, hidden, alone = _split_source(cell.source)
+        part = nbformat.v4.new_code_cell(hidden if alone else cell.source)
+        part.metadata = copy.deepcopy(cell.metadata)
+        part.metadata[INSERTED] = HIDDEN_PART
+        part.metadata.nbgrader["grade_id"] = hidden_part_id(grade_id(cell))
+        part.metadata.nbgrader.pop("checksum", None)
+        cell.metadata.nbgrader.pop("checksum", None)
+        cell.source = visible
+        if "id" not in cell:  # notebooks before nbformat 4.5 have no cell ids
+            del part["id"]
+        else:
+            wanted = f"{cell.id}-{HIDDEN_PART}"
+            if len(wanted) <= 64 and wanted not in taken:  # else new_code_cell's random id
+                part.id = wanted
+            taken.add(part.id)
+        split.cells.append(part)
+    return split
+
+
 # --- running notebooks --------------------------------------------------------------------
 
 
@@ -155,11 +238,18 @@ class Run:
     """A notebook executed by nbgrader's Validator.
 
     Attributes:
-        results: what Validator.validate returned ({} means success).
+        results: what Validator.validate returned ({} means success). It names cells by
+            source only, which inserted copies share with their originals.
         scores: grade_id -> (score, max_points) of every autograded test cell.
-        errors: grade_id or "cell <index>" -> error name, for every code cell that raised.
+        errors: cell -> error name, for every code cell that raised. The cell is named by
+            its grade_id, else "cell <index>" counting only the cells not inserted by the
+            tests (so the index is the cell's in the notebook they were built from), else,
+            for an inserted cell, "inserted cell <index>" counting every cell run.
         seconds: wall-clock time of the execution.
         crash: the traceback if nbgrader itself raised (bad metadata, say), else "".
+        inserted: the keys in scores and errors that name cells the tests inserted
+            (cell metadata INSERTED: wrong_answers_notebook, split_hidden_tests); the
+            other keys name the cells of the notebook they were built from.
     """
 
     results: dict
@@ -167,6 +257,7 @@ class Run:
     errors: dict[str, str]
     seconds: float
     crash: str = ""
+    inserted: set[str] = field(default_factory=set)
 
     def failed(self) -> list[str]:
         return [gid for gid, (score, top) in self.scores.items() if score < top]
@@ -217,16 +308,23 @@ def run_notebook(
         results = validator.validate(str(path))
         seconds = time.perf_counter() - start
 
-    scores, errors = {}, {}
+    scores, errors, inserted = {}, {}, set()
     executed = validator.executed
+    original_index = 0
     for index, cell in enumerate(executed.cells if executed else []):
+        if cell.metadata.get(INSERTED):
+            key = grade_id(cell) or f"inserted cell {index}"
+            inserted.add(key)
+        else:
+            key = grade_id(cell) or f"cell {original_index}"
+            original_index += 1
         if is_autograded_test(cell):
-            scores[grade_id(cell)] = utils.determine_grade(cell)
+            scores[key] = utils.determine_grade(cell)
         if cell.cell_type == "code":
             for output in cell.outputs:
                 if output.output_type == "error":
-                    errors[grade_id(cell) or f"cell {index}"] = output.ename
-    return Run(results, scores, errors, seconds)
+                    errors[key] = output.ename
+    return Run(results, scores, errors, seconds, inserted=inserted)
 
 
 def _run_or_report(
@@ -273,10 +371,12 @@ def wrong_answers_path(lesson: str) -> Path:
 
 
 def replace_once(source: str, old: str, new: str) -> str:
-    """``source`` with ``old`` replaced by ``new``: how a wrong-answers file derives a mistake
-    from the solution. Fails when ``old`` is missing, so a rewritten solution cannot turn a
-    wrong answer silently into the right one."""
-    assert old in source, old
+    """``source`` with its one occurrence of ``old`` replaced by ``new``: how a wrong-answers
+    file derives a mistake from the solution. Fails when ``old`` is missing, so a rewritten
+    solution cannot turn a wrong answer silently into the right one, and when it occurs more
+    than once, so a mistake always changes exactly the place it names."""
+    count = source.count(old)
+    assert count == 1, f"{old!r} occurs {count} times in the solution, expected once"
     return source.replace(old, new)
 
 
@@ -358,10 +458,12 @@ class WrongAnswerCheck:
 
 
 def _copy_cells(cells: list[NotebookNode], answer_id: str, source: str, tag: str):
-    """Code cells copied to be run again; test cells renamed "<grade_id>--<tag>"."""
+    """Code cells copied to be run again, marked with the metadata INSERTED = tag; test
+    cells renamed "<grade_id>--<tag>"."""
     copies = []
     for cell in cells:
         copy_ = nbformat.v4.new_code_cell(source if grade_id(cell) == answer_id else cell.source)
+        copy_.metadata[INSERTED] = tag
         if is_autograded_test(cell):
             copy_.metadata["nbgrader"] = {**nbgrader(cell), "grade_id": f"{grade_id(cell)}--{tag}"}
         copies.append(copy_)
@@ -375,7 +477,9 @@ def wrong_answers_notebook(
 
     The teacher notebook runs as it is. After the last test cell that checks an answer,
     its code cells from the answer cell on are run again once per wrong answer: first with
-    the wrong answer, then with the correct one to restore the state.
+    the wrong answer, then with the correct one to restore the state. Only these copies
+    carry the cell metadata INSERTED (see Run.inserted): the other cells are the teacher
+    notebook's, in order, so the same run also shows whether the solution passes.
 
     Args:
         nb: the teacher notebook (not modified).

@@ -25,9 +25,9 @@ def test_fgsm_steps_along_the_sign_of_the_loss_gradient(batch):
     model = linear_model()
     leaf = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(leaf), y), leaf)
-    ours = adversarial.fgsm(model, x, y, 0.1)
+    ours = adversarial.fgsm(model, x, y, eps=0.1)
     torch.testing.assert_close(ours, (x + 0.1 * grad.sign()).clamp(0, 1))
-    targeted = adversarial.fgsm(model, x, y, 0.1, targeted=True)
+    targeted = adversarial.fgsm(model, x, y, eps=0.1, targeted=True)
     torch.testing.assert_close(targeted, (x - 0.1 * grad.sign()).clamp(0, 1))
     loss = F.cross_entropy(model(x), y, reduction="none")
     assert (F.cross_entropy(model(ours), y, reduction="none") > loss).all()
@@ -38,24 +38,24 @@ def test_attacks_keep_eps_and_the_valid_range(batch):
     x, y = batch
     model = linear_model()
     for adv in (
-        adversarial.fgsm(model, x, y, 0.3),
-        adversarial.pgd(model, x, y, 0.3, steps=5),
-        adversarial.pgd(model, x, y, 0.3, steps=5, random_start=False, targeted=True),
+        adversarial.fgsm(model, x, y, eps=0.3),
+        adversarial.pgd(model, x, y, eps=0.3, steps=5),
+        adversarial.pgd(model, x, y, eps=0.3, steps=5, random_start=False, targeted=True),
     ):
         assert (adv - x).abs().max() <= 0.3 + 1e-6
         assert adv.min() >= 0 and adv.max() <= 1
-    torch.testing.assert_close(adversarial.fgsm(model, x, y, 0.0), x)
+    torch.testing.assert_close(adversarial.fgsm(model, x, y, eps=0.0), x)
 
 
 def test_pgd_is_seeded_and_stronger_than_fgsm_on_the_digits():
     model = models.load_model("digits")
     x, y = data.load_digits("test")
     x, y = x[:64], y[:64]
-    a = adversarial.pgd(model, x, y, 0.1, seed=1)
-    torch.testing.assert_close(a, adversarial.pgd(model, x, y, 0.1, seed=1))
-    assert not torch.equal(a, adversarial.pgd(model, x, y, 0.1, seed=2))
+    a = adversarial.pgd(model, x, y, eps=0.1, seed=1)
+    torch.testing.assert_close(a, adversarial.pgd(model, x, y, eps=0.1, seed=1))
+    assert not torch.equal(a, adversarial.pgd(model, x, y, eps=0.1, seed=2))
     with torch.no_grad():
-        fgsm_correct = (model(adversarial.fgsm(model, x, y, 0.1)).argmax(1) == y).sum()
+        fgsm_correct = (model(adversarial.fgsm(model, x, y, eps=0.1)).argmax(1) == y).sum()
         pgd_correct = (model(a).argmax(1) == y).sum()
     assert pgd_correct < fgsm_correct
 
@@ -64,11 +64,11 @@ def test_attacks_explain_bad_input(batch):
     x, y = batch
     model = linear_model()
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*normalize inside the model"):
-        adversarial.fgsm(model, x * 2 - 1, y, 0.1)
+        adversarial.fgsm(model, x * 2 - 1, y, eps=0.1)
     with pytest.raises(ValueError, match="0 <= eps <= 1"):
-        adversarial.pgd(model, x, y, 8)
+        adversarial.pgd(model, x, y, eps=8)
     with pytest.raises(ValueError, match="add a batch dimension"):
-        adversarial.fgsm(model, x[0], y, 0.1)
+        adversarial.fgsm(model, x[0], y, eps=0.1)
 
 
 def test_fooling_image_reaches_the_target_and_then_stops():
@@ -128,7 +128,7 @@ def test_fit_applies_perturb_to_every_batch(batch):
     def perturb(model, inputs, labels):
         assert not model.training, "attacks run in eval mode"
         seen.append(len(inputs))
-        return adversarial.fgsm(model, inputs, labels, 0.1)
+        return adversarial.fgsm(model, inputs, labels, eps=0.1)
 
     model = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(16, 3))
     train.fit(model, x, y, epochs=2, batch_size=2, perturb=perturb, progress=False)

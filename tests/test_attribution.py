@@ -7,21 +7,13 @@ promises: clear errors, models left as they were, and the definitions on hand-ma
 import pytest
 import torch
 from torch import nn
+from zoo import hook_count, small_cnn
 
 from course_utils import attribution, gradcam, guided, hooks, saliency
 
 
 def tiny_cnn(inplace: bool = False) -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1),
-        nn.ReLU(inplace=inplace),
-        nn.Conv2d(6, 8, 3, padding=1),
-        nn.ReLU(inplace=inplace),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 4),
-    )
+    return small_cnn(3, (6, 8), 4, inplace=inplace)
 
 
 @pytest.fixture
@@ -52,11 +44,11 @@ def test_explanations_leave_the_model_input_and_hooks_as_they_were(x):
     before = x.clone()
     saliency.saliency_map(model, x, 1)
     guided.guided_backprop(model, x, 1)
-    gradcam.grad_cam(model, "3", x, 1)
+    gradcam.grad_cam(model, x, 1, layer="3")
     assert model.training, "the model's training mode must be restored"
     assert torch.equal(x, before), "the input must not be modified"
     assert all(isinstance(model[i], nn.ReLU) for i in (1, 3)), "ReLU modules must be put back"
-    assert not any(m._forward_hooks or m._backward_hooks for m in model.modules())
+    assert hook_count(model) == 0
 
 
 def test_relu_swap_is_undone_when_the_forward_pass_fails():
@@ -129,9 +121,9 @@ def test_grad_cam_by_hand_on_a_two_channel_layer():
             return torch.stack([2 * pooled[:, 0] - pooled[:, 1], pooled[:, 1]], dim=1)
 
     x = torch.rand(2, 2, 4, 4, generator=torch.Generator().manual_seed(0))
-    raw = gradcam.grad_cam(Linear2(), "features", x, 0, resize=False, normalize=False)
+    raw = gradcam.grad_cam(Linear2(), x, 0, layer="features", resize=False, normalize=False)
     torch.testing.assert_close(raw, (2 * x[:, 0] - x[:, 1]).clamp(min=0) / 16)
-    maps = gradcam.grad_cam(Linear2(), "features", x, 0)
+    maps = gradcam.grad_cam(Linear2(), x, 0, layer="features")
     assert maps.shape == (2, 4, 4) and maps.amax(dim=(1, 2)).tolist() == [1.0, 1.0]
 
 
@@ -144,8 +136,10 @@ def test_normalize_maps_turns_a_flat_map_into_zeros():
 
 def test_guided_grad_cam_is_the_product(x):
     model = tiny_cnn()
-    expected = guided.guided_backprop(model, x, 1) * gradcam.grad_cam(model, "3", x, 1)[:, None]
-    torch.testing.assert_close(gradcam.guided_grad_cam(model, "3", x, 1), expected)
+    expected = (
+        guided.guided_backprop(model, x, 1) * gradcam.grad_cam(model, x, 1, layer="3")[:, None]
+    )
+    torch.testing.assert_close(gradcam.guided_grad_cam(model, x, 1, layer="3"), expected)
 
 
 @pytest.mark.parametrize(
@@ -155,8 +149,12 @@ def test_guided_grad_cam_is_the_product(x):
         (lambda m, x: saliency.saliency_map(m, x.numpy(), 0), TypeError, "torch.Tensor"),
         (lambda m, x: saliency.saliency_map(m, x, 7), ValueError, r"0\.\.3"),
         (lambda m, x: saliency.saliency_map(m, x, [0, 1]), ValueError, "3 of them"),
-        (lambda m, x: gradcam.grad_cam(m, "conv9", x, 0), hooks.UnknownLayerError, "Valid layer"),
-        (lambda m, x: gradcam.grad_cam(m, "6", x, 0), ValueError, "convolutional layer"),
+        (
+            lambda m, x: gradcam.grad_cam(m, x, 0, layer="conv9"),
+            hooks.UnknownLayerError,
+            "Valid layer",
+        ),
+        (lambda m, x: gradcam.grad_cam(m, x, 0, layer="6"), ValueError, "convolutional layer"),
         (lambda m, x: guided.relu_backward_rule(m, "magic").__enter__(), ValueError, "guided"),
         (lambda m, x: guided.guided_backprop(nn.Conv2d(3, 2, 1), x, 0), ValueError, "nn.ReLU"),
     ],
@@ -175,7 +173,7 @@ def test_a_frozen_submodule_stays_frozen_in_a_training_model(x):
     saliency.saliency_map(model, x, 1)
     saliency.smoothgrad(model, x, 1, n_samples=2)
     guided.guided_backprop(model, x, 1)
-    gradcam.grad_cam(model, "3", x, 1)
+    gradcam.grad_cam(model, x, 1, layer="3")
     with attribution.eval_mode(model):
         assert not any(m.training for m in model.modules())
     assert {name: m.training for name, m in model.named_modules()} == before

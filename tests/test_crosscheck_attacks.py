@@ -54,7 +54,7 @@ IDS = [case[0] for case in CASES]
 def test_fgsm_equals_torchattacks(case, eps):
     _, model, x, y = case
     theirs = torchattacks.FGSM(model, eps=eps)(x, y)
-    torch.testing.assert_close(adversarial.fgsm(model, x, y, eps), theirs, atol=1e-6, rtol=0)
+    torch.testing.assert_close(adversarial.fgsm(model, x, y, eps=eps), theirs, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -63,7 +63,7 @@ def test_targeted_fgsm_equals_torchattacks(case):
     target = (y + 3) % 10
     attack = torchattacks.FGSM(model, eps=0.1)
     attack.set_mode_targeted_by_label(quiet=True)
-    ours = adversarial.fgsm(model, x, target, 0.1, targeted=True)
+    ours = adversarial.fgsm(model, x, target, eps=0.1, targeted=True)
     torch.testing.assert_close(ours, attack(x, target), atol=1e-6, rtol=0)
 
 
@@ -76,14 +76,14 @@ def test_pgd_without_random_start_equals_torchattacks(case, targeted):
     if targeted:
         attack.set_mode_targeted_by_label(quiet=True)
     ours = adversarial.pgd(
-        model, x, labels, 0.1, alpha=0.02, steps=7, random_start=False, targeted=targeted
+        model, x, labels, eps=0.1, alpha=0.02, steps=7, random_start=False, targeted=targeted
     )
     torch.testing.assert_close(ours, attack(x, labels), atol=1e-6, rtol=0)
 
 
 def test_pgd_with_random_start_respects_eps_and_range_like_torchattacks():
     _, model, x, y = CASES[-1]
-    ours = adversarial.pgd(model, x, y, 0.1, alpha=0.02, steps=5, seed=3)
+    ours = adversarial.pgd(model, x, y, eps=0.1, alpha=0.02, steps=5, seed=3)
     theirs = torchattacks.PGD(model, eps=0.1, alpha=0.02, steps=5)(x, y)
     for adv in (ours, theirs):
         assert (adv - x).abs().max() <= 0.1 + 1e-6

@@ -10,6 +10,7 @@ from captum.attr import Deconvolution, GuidedBackprop, LayerGradCam, Saliency
 from pytorch_grad_cam import GradCAM as LibraryGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
+from zoo import small_cnn
 
 from course_utils import gradcam, guided, models, saliency
 
@@ -17,19 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:U
 
 
 def random_cnn(inplace: bool, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(inplace=inplace),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 12, 3, padding=1),
-        nn.ReLU(inplace=inplace),
-        nn.Conv2d(12, 16, 3, padding=1),
-        nn.ReLU(inplace=inplace),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(16, 5),
-    ).eval()
+    return small_cnn(3, (8, 12, 16), 5, inplace=inplace, downsample=True, seed=seed).eval()
 
 
 # (model, input, last convolutional layer, its ReLU): the layer a CAM reads.
@@ -78,7 +67,7 @@ def test_grad_cam_equals_pytorch_grad_cam(case):
     _, model, x, layer = case
     with LibraryGradCAM(model, target_layers=[dict(model.named_modules())[layer]]) as cam:
         theirs = cam(x.clone(), targets=[ClassifierOutputTarget(int(t)) for t in TARGETS])
-    ours = gradcam.grad_cam(model, layer, x, TARGETS)
+    ours = gradcam.grad_cam(model, x, TARGETS, layer=layer)
     torch.testing.assert_close(ours, torch.from_numpy(theirs), atol=1e-5, rtol=1e-5)
 
 
@@ -87,7 +76,7 @@ def test_grad_cam_before_normalization_equals_captum_layer_grad_cam(case):
     _, model, x, layer = case
     library = LayerGradCam(model, dict(model.named_modules())[layer])
     theirs = library.attribute(x.clone(), target=TARGETS, relu_attributions=True)[:, 0]
-    ours = gradcam.grad_cam(model, layer, x, TARGETS, resize=False, normalize=False)
+    ours = gradcam.grad_cam(model, x, TARGETS, layer=layer, resize=False, normalize=False)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
@@ -95,6 +84,6 @@ def test_cross_checks_leave_the_models_as_they_were():
     _, model, x, layer = CASES[1]
     before = [type(m) for m in model.modules()]
     guided.guided_backprop(model, x, TARGETS)
-    gradcam.grad_cam(model, layer, x, TARGETS)
+    gradcam.grad_cam(model, x, TARGETS, layer=layer)
     assert [type(m) for m in model.modules()] == before
     assert not model.training

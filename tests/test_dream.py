@@ -3,23 +3,14 @@ left as they were. The lesson's hidden tests check students against these functi
 
 import pytest
 import torch
+import zoo
 from torch import nn
 
 from course_utils import dream, train
 
 
 def small_cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Dropout(0.5),  # makes a forgotten eval() visible
-        nn.Conv2d(4, 6, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(6, 3),
-    )
+    return zoo.small_cnn(1, (4, 6), 3, dropout=True)  # dropout: a forgotten eval() shows
 
 
 @pytest.fixture
@@ -28,7 +19,7 @@ def x():
 
 
 def no_hooks(model):
-    return not any(m._forward_hooks or m._backward_hooks for m in model.modules())
+    return zoo.hook_count(model) == 0
 
 
 def test_jitter_is_a_roll_and_its_inverse_undoes_it(x):
@@ -86,7 +77,7 @@ def test_class_visualization_raises_the_score_and_is_seeded():
     b = dream.class_visualization(model, [0, 1, 2], **kwargs)
     torch.testing.assert_close(a, b)
     assert a.shape == (3, 1, 10, 10) and a.min() >= 0 and a.max() <= 1
-    plain = dream.class_visualization(model, [0, 1, 2], (1, 10, 10), steps=20, lr=0.5)
+    plain = dream.class_visualization(model, [0, 1, 2], shape=(1, 10, 10), steps=20, lr=0.5)
     model.eval()
     start = model(torch.zeros(3, 1, 10, 10))
     assert (model(plain).diagonal() > start.diagonal()).all()
@@ -112,13 +103,15 @@ def test_class_visualization_takes_the_step_and_blur_it_is_given():
     assert calls == ["step"] * 3 + [("blur", 0.5)] + ["step"] * 3 + [("blur", 0.5)]
     # Without blur_sigma the blur is never called (a student's blur need not accept sigma=0).
     calls.clear()
-    dream.class_visualization(model, 0, (1, 10, 10), steps=4, blur_every=2, step=step, blur=blur)
+    dream.class_visualization(
+        model, 0, shape=(1, 10, 10), steps=4, blur_every=2, step=step, blur=blur
+    )
     assert calls == ["step"] * 4
 
 
 def test_dream_to_target_makes_the_model_confident(x):
     model = small_cnn()
-    images, losses = dream.dream_to_target(model, [0, 2], (1, 10, 10), steps=150, lr=0.1)
+    images, losses = dream.dream_to_target(model, [0, 2], shape=(1, 10, 10), steps=150, lr=0.1)
     assert images.shape == (2, 1, 10, 10) and images.min() >= 0 and images.max() <= 1
     assert losses[-1] < losses[0]
     assert all(p.grad is None for p in model.parameters())
@@ -135,21 +128,24 @@ def test_octave_sizes():
 def test_deepdream_raises_the_objective_and_keeps_size_and_range():
     model = small_cnn().train()
     image = torch.rand(1, 1, 20, 16, generator=torch.Generator().manual_seed(2))
-    out = dream.deepdream(model, image, "4", steps=5, lr=0.05, n_octaves=2, scale=1.5, jitter_px=2)
+    out = dream.deepdream(
+        model, image, layer="4", steps=5, lr=0.05, n_octaves=2, scale=1.5, jitter_px=2
+    )
     assert model.training and no_hooks(model)
     assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
     objective = dream.layer_objective(model.eval(), "4")
     with torch.no_grad():
         assert objective(out) > objective(image)
-    unbatched = dream.deepdream(model, image[0], "4", steps=5, lr=0.05, n_octaves=2, scale=1.5)
-    assert unbatched.shape == image[0].shape
+    # Like every method of the course, it wants a batch: one image gets a clear error.
+    with pytest.raises(ValueError, match=r"unsqueeze\(0\)"):
+        dream.deepdream(model, image[0], layer="4")
 
 
 def test_deepdream_with_no_step_returns_the_image():
     # With lr=0 nothing is dreamed: jitter and the octave detail must cancel exactly.
     model = small_cnn()
     image = torch.rand(1, 1, 20, 16, generator=torch.Generator().manual_seed(2))
-    out = dream.deepdream(model, image, "4", steps=3, lr=0.0, n_octaves=3, jitter_px=3)
+    out = dream.deepdream(model, image, layer="4", steps=3, lr=0.0, n_octaves=3, jitter_px=3)
     torch.testing.assert_close(out, image)
 
 
@@ -158,7 +154,7 @@ def test_layer_objective_errors_name_the_valid_choices():
     with pytest.raises(ValueError, match=r"channels 0\.\.5"):
         dream.layer_objective(model, "4", channel=6)(torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="Valid layer names: 0, 1"):
-        dream.deepdream(model, torch.rand(1, 1, 8, 8), "conv9")
+        dream.deepdream(model, torch.rand(1, 1, 8, 8), layer="conv9")
     assert no_hooks(model)
 
 
@@ -168,7 +164,7 @@ def test_channel_visualization_raises_its_channel():
     # Only channels that respond at all to the grey start have a gradient to follow.
     live = [c for c in range(4) if dream.layer_objective(model, "1", c)(grey) > 0]
     assert len(live) >= 2
-    images = dream.channel_visualization(model, "1", live, (1, 12, 12), steps=10)
+    images = dream.channel_visualization(model, live, layer="1", shape=(1, 12, 12), steps=10)
     assert images.shape == (len(live), 1, 12, 12)
     for image, channel in zip(images, live):
         objective = dream.layer_objective(model, "1", channel)
@@ -185,11 +181,15 @@ def test_channel_visualization_takes_the_blur_it_is_given():
         return dream.gaussian_blur(x, sigma)
 
     kwargs = dict(shape=(1, 12, 12), steps=8, blur_sigma=0.7, blur_every=4)
-    given = dream.channel_visualization(model, "1", [0, 1], blur=blur, **kwargs)
-    torch.testing.assert_close(given, dream.channel_visualization(model, "1", [0, 1], **kwargs))
+    given = dream.channel_visualization(model, [0, 1], layer="1", blur=blur, **kwargs)
+    torch.testing.assert_close(
+        given, dream.channel_visualization(model, [0, 1], layer="1", **kwargs)
+    )
     assert sigmas == [0.7] * 4  # two channels, every 4 of 8 steps
     sigmas.clear()
-    dream.channel_visualization(model, "1", [0], (1, 12, 12), steps=4, blur_sigma=0, blur=blur)
+    dream.channel_visualization(
+        model, [0], layer="1", shape=(1, 12, 12), steps=4, blur_sigma=0, blur=blur
+    )
     assert sigmas == []
 
 

@@ -122,7 +122,8 @@ def test_python_versions_agree():
 def test_environment_name_and_comments():
     assert environment()["name"] == pyproject()["project"]["name"]
     uncommented = [
-        line.strip() for line in ENVIRONMENT.read_text().splitlines()
+        line.strip()
+        for line in ENVIRONMENT.read_text().splitlines()
         if line.strip().startswith("- ") and "#" not in line
     ]
     assert not uncommented, f"say why each dependency is there (a # comment): {uncommented}"

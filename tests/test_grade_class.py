@@ -161,7 +161,7 @@ def test_make_grade_on_a_hostile_class(tmp_path):
         assert not re.search(r"<script", page, re.IGNORECASE), student
     report = (out / "report.html").read_text()
     assert not re.search(r"<script", report, re.IGNORECASE)
-    needs_person = report[report.index("Needs a person"):report.index("Students")]
+    needs_person = report[report.index("Needs a person") : report.index("Students")]
     for student, want in expected.items():
         assert (student in needs_person) == (want.status != "graded"), student
     assert "gradebook.db" in report, "the evidence of reads_outside is shown to the instructor"

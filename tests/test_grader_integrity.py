@@ -215,8 +215,15 @@ def test_honest_log_gives_no_flags():
         _event("open", "/etc/hostname", "r", 524288),  # before the first marker: kernel start
         0,
         _event("ctypes.dlopen", "libtorch.so", at=LIBRARY),
-        _event("subprocess.Popen", "/sbin/ldconfig", ["/sbin/ldconfig", "-p"], None, None,
-               at=f"{STDLIB}/subprocess.py:1821", by=LIBRARY),  # fmt: skip
+        _event(
+            "subprocess.Popen",
+            "/sbin/ldconfig",
+            ["/sbin/ldconfig", "-p"],
+            None,
+            None,
+            at=f"{STDLIB}/subprocess.py:1821",
+            by=LIBRARY,
+        ),  # fmt: skip
         _event("import", "multiprocessing", at=LIBRARY),
         _event("open", "/course/data/digits_cnn.pt", "rb", 524288),
         _event("open", "/proc/self/maps", "r", 524288),
@@ -225,8 +232,13 @@ def test_honest_log_gives_no_flags():
         _event("open", "/tmp/x", None, 655554),
         _event("os.remove", "/tmp/x", -1),
         _event("object.__setattr__", "<class '__main__.Point'>", "__module__", "__main__"),
-        _event("object.__setattr__", "<class 'collections.Point'>", "__module__", "__main__",
-               at=f"{STDLIB}/collections/__init__.py:516"),  # fmt: skip
+        _event(
+            "object.__setattr__",
+            "<class 'collections.Point'>",
+            "__module__",
+            "__main__",
+            at=f"{STDLIB}/collections/__init__.py:516",
+        ),  # fmt: skip
         4,
     )
     assert audit_flags(log, LABELS) == []
@@ -260,8 +272,10 @@ def test_starting_a_program_is_flagged_even_through_a_library():
                    at=f"{STDLIB}/subprocess.py:1821")  # fmt: skip
     system = _event("os.system", "ls", at=LIBRARY)  # e.g. get_ipython().system("ls")
     flags = audit_flags(_log(3, popen, 7, system), LABELS)
-    assert _kinds(flags) == [("cell 7", "the notebook started a program or forked the kernel"),
-                             ("ex1_answer", "the notebook started a program or forked the kernel")]
+    assert _kinds(flags) == [
+        ("cell 7", "the notebook started a program or forked the kernel"),
+        ("ex1_answer", "the notebook started a program or forked the kernel"),
+    ]
 
 
 def test_changing_a_library_function_or_class_is_flagged():
@@ -275,14 +289,22 @@ def test_changing_a_library_function_or_class_is_flagged():
 
 
 def test_ctypes_sockets_and_traces_from_the_notebook_are_flagged():
-    log = _log(3, _event("ctypes.dlopen", "libc.so.6", at=f"{STDLIB}/ctypes/__init__.py:376",
-                         by=CELL),  # fmt: skip
-               _event("socket.connect", "<socket object>", ["10.0.0.1", 80]),
-               _event("sys.settrace"), _event("sys.addaudithook"),
-               _event("gc.get_referrers", "<function object>"), _event("os.kill", 1, 9))
+    log = _log(
+        3,
+        _event(
+            "ctypes.dlopen", "libc.so.6", at=f"{STDLIB}/ctypes/__init__.py:376", by=CELL
+        ),  # fmt: skip
+        _event("socket.connect", "<socket object>", ["10.0.0.1", 80]),
+        _event("sys.settrace"),
+        _event("sys.addaudithook"),
+        _event("gc.get_referrers", "<function object>"),
+        _event("os.kill", 1, 9),
+    )
     reasons = {f.reason.removeprefix("the notebook ") for f in audit_flags(log, LABELS)}
-    assert reasons == {integrity.AUDIT_REASONS[k]
-                       for k in ("ctypes", "socket", "trace", "audit_hook", "gc", "kill")}
+    assert reasons == {
+        integrity.AUDIT_REASONS[k]
+        for k in ("ctypes", "socket", "trace", "audit_hook", "gc", "kill")
+    }
 
 
 def test_repeated_events_make_one_flag_with_a_count():
@@ -301,8 +323,11 @@ def test_evidence_is_cut():
 
 def test_the_kernels_working_folder_is_allowed():
     start = {"event": "audit.start", "args": [5, "/home/grader/k0/scratch", []], "t": 0.0}
-    log = json.dumps(start) + "\n" + _log(
-        3, _event("open", "/home/grader/k0/scratch/out.png", "wb", 524865), start=False)
+    log = (
+        json.dumps(start)
+        + "\n"
+        + _log(3, _event("open", "/home/grader/k0/scratch/out.png", "wb", 524865), start=False)
+    )
     assert audit_flags(log, LABELS) == []
 
 
@@ -325,8 +350,17 @@ def test_events_after_the_end_belong_to_no_cell():
         _log(0, 3, START),  # a second start line, written by hand
         "",
     ],
-    ids=["no end", "cut start", "repeated", "out of order", "unknown cell", "two ends",
-         "garbage", "second start", "empty"],  # fmt: skip
+    ids=[
+        "no end",
+        "cut start",
+        "repeated",
+        "out of order",
+        "unknown cell",
+        "two ends",
+        "garbage",
+        "second start",
+        "empty",
+    ],  # fmt: skip
 )
 def test_an_altered_log_is_flagged(log):
     flags = [f for f in audit_flags(log, LABELS) if f.reason == ALTERED]
@@ -343,9 +377,17 @@ def test_a_truncated_log_is_altered_and_keeps_what_it_shows():
 
 
 def test_forged_lines_of_any_shape_do_not_break_the_parent():
-    odd = [{"marker": "cell", "index": [3]}, {"marker": ["end"]}, {"event": 5, "args": {}},
-           {"event": "open", "args": "/root/x"}, {"event": "open", "args": [None, 1, "x"]},
-           {"event": "os.system", "args": [{"a": 1}], "by": 7}, {"event": None}, [1, 2], 3]
+    odd = [
+        {"marker": "cell", "index": [3]},
+        {"marker": ["end"]},
+        {"event": 5, "args": {}},
+        {"event": "open", "args": "/root/x"},
+        {"event": "open", "args": [None, 1, "x"]},
+        {"event": "os.system", "args": [{"a": 1}], "by": 7},
+        {"event": None},
+        [1, 2],
+        3,
+    ]
     flags = audit_flags(_log(3, *odd), LABELS)
     assert ("", ALTERED) in _kinds(flags)
 
@@ -596,7 +638,8 @@ def test_probe_and_audit_log_of_a_real_kernel(tmp_path):
                "/etc/", "/dev/null", "/tmp/")  # fmt: skip
     flags = audit_flags(kernel.log.read_text(), labels, allowed_prefixes=allowed)
     assert _kinds(flags) == [
-        ("cell 4", "the notebook opened files outside the folders the sandbox shows")]
+        ("cell 4", "the notebook opened files outside the folders the sandbox shows")
+    ]
     assert outside in flags[0].evidence
 
 
@@ -606,7 +649,7 @@ def test_probe_and_audit_log_of_a_real_kernel(tmp_path):
 @pytest.mark.parametrize("source", [
     "from course_reference import saliency\n",
     "import course_reference.gradcam as g\n",
-    "def grad_cam(model, layer, x, target):\n    return reference_gradcam.grad_cam(model, layer, x, target)\n",  # noqa: E501
+    "def grad_cam(model, x, target, *, layer):\n    return reference_gradcam.grad_cam(model, x, target, layer=layer)\n",  # noqa: E501
 ])  # fmt: skip
 def test_code_that_uses_the_reference_answers_is_flagged(source):
     flags = integrity.static_flags([("ex1_answer", source)], hidden_names={"reference_gradcam"})

@@ -78,7 +78,7 @@ def test_the_sandbox_hides_the_course_and_the_network(tmp_path, seed):
     probe = f"""
 import os, socket
 print(sorted(os.listdir('/')))
-print(os.path.exists({str(REPO_ROOT / 'solutions')!r}), os.path.exists(os.path.expanduser('~')))
+print(os.path.exists({str(REPO_ROOT / "solutions")!r}), os.path.exists(os.path.expanduser('~')))
 try:
     open('/course/course_utils/grading.py', 'a')
 except OSError as error:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from torch import nn
+from zoo import hook_count
 
 from course_utils.hooks import (
     UnknownLayerError,
@@ -47,13 +48,6 @@ def model():
 def x():
     torch.manual_seed(1)
     return torch.randn(3, 1, 8, 8)
-
-
-def hook_count(model: nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-        for m in model.modules()
-    )
 
 
 def test_layer_names_and_get_layer(model):

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from course_utils import hooks, models
+from course_utils import env, hooks, models
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_imagenet_loader_uses_cached_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     from torchvision.models import get_model
 
-    path = models._cached_weights_path("resnet18")
+    path = env.cached_imagenet_weights("resnet18")
     path.parent.mkdir(parents=True)
     torch.manual_seed(0)
     reference = get_model("resnet18", weights=None)

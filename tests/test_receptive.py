@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from zoo import hook_count
 
 from course_utils.hooks import UnknownLayerError
 from course_utils.models import load_model
@@ -222,7 +223,9 @@ def test_top_patches_are_centred_on_the_planted_pixels():
     # The network passes each pixel through: its maximal unit sits on the planted pixel.
     model = nn.Sequential(identity_conv(), nn.ReLU(), nn.MaxPool2d(2), identity_conv())
     images, plants = planted_images()
-    patches, scores, indices = top_activating_patches(model, "3", 0, images, k=4, batch_size=4)
+    patches, scores, indices = top_activating_patches(
+        model, images, 0, layer="3", k=4, batch_size=4
+    )
     # Size 3 + 1 + 2 * 2 = 8, stride 2, start -1 - 2 = -3: unit (a, b) starts at -3 + 2a.
     assert patches.shape == (4, 1, 8, 8)
     assert indices.tolist() == [3, 1, 5, 4]  # brightest first
@@ -264,16 +267,16 @@ def test_top_patches_match_a_brute_force_search():
     field = measured_field(list(model), in_channels=3)
     for channel in (0, 3):
         expected = brute_force_top_patches(model, channel, images, 6, field)
-        result = top_activating_patches(model, "4", channel, images, k=6, batch_size=5)
+        result = top_activating_patches(model, images, channel, layer="4", k=6, batch_size=5)
         for got, want in zip(result, expected, strict=True):
             torch.testing.assert_close(got, want)
-    assert all(not m._forward_hooks for m in model.modules()), "hooks must be removed"
+    assert hook_count(model) == 0, "hooks must be removed"
 
 
 def test_top_patches_keep_the_model_mode():
     model = load_model("digits").train()
     images = torch.rand(4, 1, 28, 28)
-    top_activating_patches(model, "relu2", 1, images, k=2)
+    top_activating_patches(model, images, 1, layer="relu2", k=2)
     assert all(m.training for m in model.modules())
 
 
@@ -297,4 +300,4 @@ def test_top_patches_bad_input(kwargs, words):
 
 def test_top_patches_refuse_layers_without_feature_maps():
     with pytest.raises(TypeError, match="Flatten"):
-        top_activating_patches(load_model("digits"), "fc1", 0, torch.rand(4, 1, 28, 28), k=2)
+        top_activating_patches(load_model("digits"), torch.rand(4, 1, 28, 28), 0, layer="fc1", k=2)

@@ -53,7 +53,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _windows(lines: list[str], size: int = 3) -> set[str]:
-    return {" | ".join(lines[i:i + size]) for i in range(len(lines) - size + 1)}
+    return {" | ".join(lines[i : i + size]) for i in range(len(lines) - size + 1)}
 
 
 def public_lines() -> tuple[set[str], set[str]]:
@@ -140,11 +140,13 @@ def test_notebooks_carry_the_publication_address(name):
     for path in (solution_path(name), lesson_path(name)):
         nb = read(path)
         assert release.colab_url(address, name) in nb.cells[0].source, (
-            f"{path.name}: no Open-in-Colab badge for {address}; run `make lessons`")
+            f"{path.name}: no Open-in-Colab badge for {address}; run `make lessons`"
+        )
         setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
                      == "setup")  # fmt: skip
         assert f'"COURSE_SOURCE", "{release.install_source(address)}"' in setup.source, (
-            f"{path.name}: the setup cell does not install from {address}; run `make lessons`")
+            f"{path.name}: the setup cell does not install from {address}; run `make lessons`"
+        )
 
 
 def test_another_address_is_written_once_and_keeps_the_text_apart():
@@ -155,8 +157,7 @@ def test_another_address_is_written_once_and_keeps_the_text_apart():
     assert not release.apply_address(nb, LESSONS[0], other)
     title, blank, badge, blank_after = nb.cells[0].source.splitlines()[:4]
     assert (blank, blank_after) == ("", "") and release.colab_url(other, LESSONS[0]) in badge
-    assert "git+https://github.com/someone/course@spring" in "".join(
-        c.source for c in nb.cells)
+    assert "git+https://github.com/someone/course@spring" in "".join(c.source for c in nb.cells)
 
 
 def test_the_package_allows_colabs_python():
@@ -197,11 +198,13 @@ def test_graded_edition_holds_no_answer_and_no_hidden_test(name, editions):
 @pytest.mark.slow
 def test_a_reference_body_left_out_says_where_to_write_it(editions):
     folder, _ = editions["06_grad_cam"]
-    call = "from course_utils import gradcam; gradcam.grad_cam(None, 'relu4', None, 0)"
+    call = "from course_utils import gradcam; gradcam.grad_cam(None, None, 0, layer='relu4')"
     run = subprocess.run([sys.executable, "-c", call], cwd=folder, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(folder)})  # fmt: skip
-    assert ("NotImplementedError: gradcam.grad_cam is left out of this edition: it is part of an "
-            "exercise of lesson 06_grad_cam, which you write yourself") in run.stderr
+    assert (
+        "NotImplementedError: gradcam.grad_cam is left out of this edition: it is part of an "
+        "exercise of lesson 06_grad_cam, which you write yourself"
+    ) in run.stderr
     # Earlier lessons' bodies stay: lesson 06 builds on lesson 05's guided backprop.
     assert "left out of this edition" not in (folder / "course_utils" / "guided.py").read_text()
 
@@ -227,8 +230,7 @@ def test_the_wheel_finds_its_weights_wherever_it_is_installed(editions, tmp_path
     python = colab_check.layered_venv(VENV_PYTHON, tmp_path / "venv")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
                    check=True, capture_output=True)  # fmt: skip
-    probe = ("from course_utils import env, models; models.load_model('digits'); "
-             "print(env.DATA_DIR)")
+    probe = "from course_utils import env, models; models.load_model('digits'); print(env.DATA_DIR)"
     out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, check=True,
                          capture_output=True, text=True)  # fmt: skip
     data_dir = Path(out.stdout.strip())
@@ -245,8 +247,7 @@ def test_a_new_colab_user_runs_the_lesson_from_its_first_cell(name, editions, tm
     installed: the setup cell installs the edition's wheel and the lesson runs through."""
     folder, wheel = editions["open"]
     nb = colab_check.with_solutions(read(folder / "lessons" / name / f"{name}.ipynb"), name)
-    executed, seconds = colab_check.run_in_colab(nb, name, wheel.as_uri(),
-                                                 VENV_PYTHON, tmp_path)
+    executed, seconds = colab_check.run_in_colab(nb, name, wheel.as_uri(), VENV_PYTHON, tmp_path)
     with capsys.disabled():
         print(f"\n  {name}: ran in simulated Colab in {seconds:.0f} s")
     setup = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id")

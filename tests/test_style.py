@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from zoo import hook_count
 
 from course_utils import artwork, data, style
 
@@ -12,7 +13,7 @@ def features():
 
 
 def no_hooks(model):
-    return not any(m._forward_hooks or m._backward_hooks for m in model.modules())
+    return hook_count(model) == 0
 
 
 def test_gram_matrix_averages_products_over_positions(features):
@@ -120,7 +121,6 @@ def test_style_transfer_explains_bad_arguments():
     assert no_hooks(extractor)
 
 
-
 def test_make_closure_returns_the_total_loss_and_fills_the_gradient():
     extractor = style.random_vgg(widths=(4, 4, 4, 4))
     photo, painting = data.load_photo("chelsea", 16)[None], artwork.mosaic(16)[None]
@@ -177,6 +177,7 @@ def test_style_transfer_uses_the_functions_it_is_given():
     torch.testing.assert_close(ours, theirs)
     with pytest.raises(ValueError, match="unknown names"):
         style.style_transfer(extractor, photo, None, "relu1_1", functions={"gram": len})
+
 
 @pytest.mark.parametrize("paint", [artwork.brush_strokes, artwork.mosaic])
 def test_paintings_are_colourful_deterministic_images(paint):

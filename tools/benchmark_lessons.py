@@ -9,11 +9,16 @@ kernel's peak resident memory. The course's target is under 30 s for lesson 00 a
 Usage:
     python tools/benchmark_lessons.py                      # every lesson
     python tools/benchmark_lessons.py 00_getting_started   # some lessons
+    python tools/benchmark_lessons.py --threads 1 2 --busy 1 04_saliency
+        # how the number of torch threads (env.set_threads) fares, alone and next to one
+        # busy process (another notebook, a browser tab, a virus scan...)
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,20 +61,46 @@ def benchmark(path: Path) -> dict:
     }
 
 
+def _spin() -> None:
+    while True:  # a CPU-bound neighbour, like a second notebook training something
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="lesson folder names (default: all)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[None],
+        help="run each lesson once per number of torch threads (COURSE_NUM_THREADS); "
+        "default: the kernel's own choice (env.set_threads)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--busy", type=int, default=0, help="busy-looping processes to run alongside (default 0)"
+    )
     args = parser.parse_args(argv)
     paths = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
     if args.names:
         paths = [p for p in paths if p.parent.name in args.names]
-    print(f"{'lesson':<32} {'total':>8} {'slowest cell':>16} {'peak memory':>12}")
-    for path in paths:
-        r = benchmark(path)
-        slowest = f"{r['slowest_s']:.1f} s (#{r['slowest_cell']})"
-        print(
-            f"{path.parent.name:<32} {r['total_s']:>6.1f} s {slowest:>16} {r['peak_mib']:>8.0f} MiB"
-        )
+    neighbours = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
+    for process in neighbours:
+        process.start()
+    print(f"{os.cpu_count()} CPUs, {args.busy} busy neighbour process(es)")
+    print(f"{'lesson':<32} {'threads':>7} {'total':>8} {'slowest cell':>16} {'peak memory':>12}")
+    try:
+        for path in paths:
+            for threads in args.threads:
+                if threads is not None:
+                    os.environ["COURSE_NUM_THREADS"] = str(threads)  # read by env.set_threads
+                r = benchmark(path)
+                slowest = f"{r['slowest_s']:.1f} s (#{r['slowest_cell']})"
+                shown = "default" if threads is None else threads
+                print(
+                    f"{path.parent.name:<32} {shown:>7} {r['total_s']:>6.1f} s {slowest:>16} "
+                    f"{r['peak_mib']:>8.0f} MiB"
+                )
+    finally:
+        for process in neighbours:
+            process.terminate()
     return 0
 
 

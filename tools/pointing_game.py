@@ -39,8 +39,8 @@ METHODS = {
     "saliency": saliency.saliency_map,
     "SmoothGrad": lambda model, x, y: saliency.smoothgrad(model, x, y, **SMOOTHGRAD),
     "guided backprop": lambda model, x, y: guided.guided_backprop(model, x, y).abs().amax(dim=1),
-    "Grad-CAM relu4": lambda model, x, y: gradcam.grad_cam(model, "relu4", x, y),
-    "Grad-CAM relu3": lambda model, x, y: gradcam.grad_cam(model, "relu3", x, y),
+    "Grad-CAM relu4": lambda model, x, y: gradcam.grad_cam(model, x, y, layer="relu4"),
+    "Grad-CAM relu3": lambda model, x, y: gradcam.grad_cam(model, x, y, layer="relu3"),
 }
 
 

@@ -1,52 +1,54 @@
 """Plausible wrong answers for lessons/01_weights_and_filters (format: tests/notebook_utils.py)."""
 
-_HINTON_ZERO_CASE = (
-    "    magnitude = matrix.abs()\n"
-    "    if magnitude.max() == 0:\n"
-    "        return torch.zeros_like(matrix), torch.zeros_like(matrix)\n"
-)
+from notebook_utils import correct_answers, read, solution_path
+from notebook_utils import replace_once as _with
+
+# The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
+_SOLUTION = correct_answers(read(solution_path("01_weights_and_filters")))
+_TEMPLATES = _SOLUTION["ex1_answer"]
+_FILTERS = _SOLUTION["ex2_answer"]
+_HINTON = _SOLUTION["ex3_answer"]
+
+_RESHAPE = "W.reshape(W.shape[0], height, width)"
 
 WRONG_ANSWERS = {
     "ex1_answer": [
         # Transposes every template: reshapes to (W, H) and swaps the axes back.
-        "def weights_to_templates(W, shape):\n"
-        "    height, width = shape\n"
-        "    return W.reshape(len(W), width, height).transpose(1, 2)\n",
+        _with(_TEMPLATES, _RESHAPE, "W.reshape(W.shape[0], width, height).transpose(1, 2)"),
         # Reshapes W.T, a (H*W, n_classes) matrix, into (n_classes, H, W).
-        "def weights_to_templates(W, shape):\n"
-        "    return W.T.reshape(-1, *shape)\n",
+        _with(_TEMPLATES, _RESHAPE, "W.T.reshape(-1, height, width)"),
         # Fills the templates in Fortran (column-major) order instead of flatten's row-major.
-        "def weights_to_templates(W, shape):\n"
-        "    return torch.from_numpy(np.reshape(W.numpy(), (len(W), *shape), order='F'))\n",
+        _with(
+            _TEMPLATES,
+            _RESHAPE,
+            "torch.from_numpy(np.reshape(W.numpy(), (len(W), height, width), order='F'))",
+        ),
     ],
     "ex2_answer": [
         # One minimum and maximum for all filters together.
-        "def normalize_filters(w):\n"
-        "    span = w.max() - w.min()\n"
-        "    return (w - w.min()) / span if span > 0 else torch.full_like(w, 0.5)\n",
+        _with(_FILTERS, "flat = w.reshape(w.shape[0], -1)", "flat = w.reshape(1, -1)"),
         # Scales each channel of each filter on its own (distorts the colours).
-        "def normalize_filters(w):\n"
-        "    low = w.amin(dim=(2, 3), keepdim=True)\n"
-        "    high = w.amax(dim=(2, 3), keepdim=True)\n"
-        "    span = high - low\n"
-        "    scaled = (w - low) / torch.where(span > 0, span, torch.ones_like(span))\n"
-        "    return torch.where(span > 0, scaled, torch.full_like(scaled, 0.5))\n",
+        _with(
+            _FILTERS,
+            "flat = w.reshape(w.shape[0], -1)",
+            "flat = w.reshape(w.shape[0] * w.shape[1], -1)",
+        ),
         # Per filter, but a constant filter divides 0 by 0 and becomes NaN.
-        "def normalize_filters(w):\n"
-        "    low = w.amin(dim=(1, 2, 3), keepdim=True)\n"
-        "    high = w.amax(dim=(1, 2, 3), keepdim=True)\n"
-        "    return (w - low) / (high - low)\n",
+        _with(
+            _with(_FILTERS, "torch.where(span > 0, span, torch.ones_like(span))", "span"),
+            "    scaled = torch.where(span > 0, scaled, torch.full_like(scaled, 0.5))\n",
+            "",
+        ),
     ],
     "ex3_answer": [
         # Side proportional to the magnitude: the area then grows with its square.
-        "def hinton_data(matrix, max_size=1.0):\n" + _HINTON_ZERO_CASE
-        + "    return max_size * magnitude / magnitude.max(), torch.sign(matrix)\n",
+        _with(_HINTON, "torch.sqrt(magnitude / largest)", "magnitude / largest"),
         # Normalizes by the sum of the magnitudes instead of the largest one.
-        "def hinton_data(matrix, max_size=1.0):\n" + _HINTON_ZERO_CASE
-        + "    return max_size * torch.sqrt(magnitude / magnitude.sum()), torch.sign(matrix)\n",
+        _with(
+            _HINTON, "torch.sqrt(magnitude / largest)", "torch.sqrt(magnitude / magnitude.sum())"
+        ),
         # Sign flipped: negative entries get +1.
-        "def hinton_data(matrix, max_size=1.0):\n" + _HINTON_ZERO_CASE
-        + "    return max_size * torch.sqrt(magnitude / magnitude.max()), -torch.sign(matrix)\n",
+        _with(_HINTON, "colors = torch.sign(matrix)", "colors = -torch.sign(matrix)"),
     ],
 }
 

@@ -1,173 +1,111 @@
 """Plausible wrong answers for lessons/04_saliency (format: tests/notebook_utils.py)."""
 
-# The correct SmoothGrad noise scale, shared by the wrong answers that go wrong elsewhere.
-_SIGMA = (
-    "    flat = x.flatten(1)\n"
-    "    sigma = (noise_level * (flat.max(dim=1).values - flat.min(dim=1).values))"
-    ".view(-1, 1, 1, 1)\n"
-)
+from notebook_utils import correct_answers, read, solution_path
+from notebook_utils import replace_once as _with
 
-# Everything but the connected-component step of saliency_to_mask.
-_LARGEST = (
-    "def largest(kept):\n"
-    "    regions = connected_components(kept, connectivity=2)\n"
-    "    if regions.max() == 0:\n"
-    "        return kept\n"
-    "    sizes = np.bincount(regions.ravel())\n"
-    "    sizes[0] = 0\n"
-    "    return regions == sizes.argmax()\n\n\n"
-)
+# The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
+_SOLUTION = correct_answers(read(solution_path("04_saliency")))
+_SALIENCY = _SOLUTION["ex1_answer"]
+_SMOOTH = _SOLUTION["ex2_answer"]
+_MASK = _SOLUTION["ex3_answer"]
+_IOU = _SOLUTION["ex4_answer"]
 
-
-def _saliency(body):
-    return (
-        "def saliency_map(model, x, y):\n"
-        "    was_training = model.training\n"
-        "    model.eval()\n"
-        "    x = x.detach().clone().requires_grad_(True)\n"
-        + body
-        + "    model.train(was_training)\n"
-    )
-
+_SCORE_GRADIENT = "scores.gather(1, target.reshape(-1, 1)).sum().backward()"
+_INTERSECTION, _UNION = "(a & b).flatten(1).sum(dim=1)", "(a | b).flatten(1).sum(dim=1)"
 
 WRONG_ANSWERS = {
     "ex1_answer": [
         # The gradient of the softmax probability instead of the score.
-        _saliency(
-            "    model(x).softmax(dim=1).gather(1, y[:, None]).sum().backward()\n"
-            "    return x.grad.detach().abs().amax(dim=1)\n"
-        ),
+        _with(_SALIENCY, "scores = model(x)\n", "scores = model(x).softmax(dim=1)\n"),
         # No absolute value: the largest signed gradient over the channels.
-        _saliency(
-            "    model(x).gather(1, y[:, None]).sum().backward()\n"
-            "    return x.grad.detach().amax(dim=1)\n"
-        ),
+        _with(_SALIENCY, "x.grad.detach().abs().amax(dim=1)", "x.grad.detach().amax(dim=1)"),
         # The mean over the channels instead of the maximum.
-        _saliency(
-            "    model(x).gather(1, y[:, None]).sum().backward()\n"
-            "    return x.grad.detach().abs().mean(dim=1)\n"
-        ),
+        _with(_SALIENCY, ".abs().amax(dim=1)", ".abs().mean(dim=1)"),
         # The gradient of the (batch-mean) cross-entropy loss.
-        _saliency(
-            "    F.cross_entropy(model(x), y).backward()\n"
-            "    return x.grad.detach().abs().amax(dim=1)\n"
-        ),
+        _with(_SALIENCY, _SCORE_GRADIENT, "F.cross_entropy(scores, target).backward()"),
         # Never switches to eval mode: dropout stays on.
-        "def saliency_map(model, x, y):\n"
-        "    x = x.detach().clone().requires_grad_(True)\n"
-        "    model(x).gather(1, y[:, None]).sum().backward()\n"
-        "    return x.grad.detach().abs().amax(dim=1)\n",
-        # Switches to eval mode and leaves the model there.
-        "def saliency_map(model, x, y):\n"
-        "    model.eval()\n"
-        "    x = x.detach().clone().requires_grad_(True)\n"
-        "    model(x).gather(1, y[:, None]).sum().backward()\n"
-        "    return x.grad.detach().abs().amax(dim=1)\n",
+        _with(_SALIENCY, "    model.eval()\n", ""),
+        # Switches to eval mode and leaves the model there: the mode is read after the switch.
+        _with(
+            _SALIENCY,
+            "    was_training = model.training\n    model.eval()\n",
+            "    model.eval()\n    was_training = model.training\n",
+        ),
     ],
     "ex2_answer": [
         # Absolute noise: sigma = noise_level, whatever the value range of the image.
-        "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
-        "    generator = torch.Generator().manual_seed(seed)\n"
-        "    total = 0\n"
-        "    for _ in range(n_samples):\n"
-        "        noise = torch.randn(x.shape, generator=generator) * noise_level\n"
-        "        total = total + saliency_map(model, x + noise, y)\n"
-        "    return total / n_samples\n",
+        _with(_SMOOTH, "generator=generator) * sigma", "generator=generator) * noise_level"),
         # The noise is drawn once and reused for every sample.
-        "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
-        "    generator = torch.Generator().manual_seed(seed)\n" + _SIGMA + ""
-        "    noise = torch.randn(x.shape, generator=generator) * sigma\n"
-        "    total = 0\n"
-        "    for _ in range(n_samples):\n"
-        "        total = total + saliency_map(model, x + noise, y)\n"
-        "    return total / n_samples\n",
+        _with(
+            _SMOOTH,
+            "    for _ in range(n_samples):\n"
+            "        noise = torch.randn(x.shape, generator=generator) * sigma\n",
+            "    noise = torch.randn(x.shape, generator=generator) * sigma\n"
+            "    for _ in range(n_samples):\n",
+        ),
         # Averages the signed gradients, then takes the absolute value.
-        "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
-        "    generator = torch.Generator().manual_seed(seed)\n" + _SIGMA + ""
-        "    total = 0\n"
-        "    for _ in range(n_samples):\n"
-        "        noise = torch.randn(x.shape, generator=generator) * sigma\n"
-        "        noisy = (x + noise).detach().requires_grad_(True)\n"
-        "        model.eval()\n"
-        "        model(noisy).gather(1, y[:, None]).sum().backward()\n"
-        "        total = total + noisy.grad\n"
-        "    return (total / n_samples).abs().amax(dim=1)\n",
+        _with(
+            _with(
+                _with(_SMOOTH, "torch.zeros(x.shape[0], *x.shape[2:])", "torch.zeros(x.shape)"),
+                "total += saliency_map(model, x + noise, target)  # exercise 1",
+                "noisy = (x + noise).detach().requires_grad_(True)\n"
+                "        model.eval()\n"
+                "        model(noisy).gather(1, target[:, None]).sum().backward()\n"
+                "        total += noisy.grad",
+            ),
+            "return total / n_samples",
+            "return (total / n_samples).abs().amax(dim=1)",
+        ),
         # One value range for the whole batch instead of one per image.
-        "def smoothgrad(model, x, y, n_samples, noise_level, seed):\n"
-        "    generator = torch.Generator().manual_seed(seed)\n"
-        "    sigma = noise_level * (x.max() - x.min())\n"
-        "    total = 0\n"
-        "    for _ in range(n_samples):\n"
-        "        noise = torch.randn(x.shape, generator=generator) * sigma\n"
-        "        total = total + saliency_map(model, x + noise, y)\n"
-        "    return total / n_samples\n",
+        _with(_SMOOTH, "(flat.max(dim=1).values - flat.min(dim=1).values)", "(x.max() - x.min())"),
     ],
     "ex3_answer": [
-        # No connected-component step: all the top pixels.
-        "def saliency_to_mask(saliency_maps, fraction):\n"
-        "    masks = []\n"
-        "    for single in saliency_maps.float():\n"
-        "        masks.append(single >= torch.quantile(single.flatten(), 1 - fraction))\n"
-        "    return torch.stack(masks)\n",
+        # No connected-component step in effect: keeps all the top pixels.
+        _with(_MASK, "result.append(regions == sizes.argmax())", "result.append(kept)"),
         # One threshold for the whole batch instead of one per image.
-        _LARGEST + "def saliency_to_mask(saliency_maps, fraction):\n"
-        "    threshold = torch.quantile(saliency_maps.float().flatten(), 1 - fraction)\n"
-        "    kept = (saliency_maps >= threshold).numpy()\n"
-        "    return torch.from_numpy(np.stack([largest(k) for k in kept]))\n",
+        _with(
+            _MASK,
+            "torch.quantile(single.flatten(), 1 - fraction)",
+            "torch.quantile(saliency_maps.float().flatten(), 1 - fraction)",
+        ),
         # Keeps the smallest region instead of the largest.
-        "def saliency_to_mask(saliency_maps, fraction):\n"
-        "    masks = []\n"
-        "    for single in saliency_maps.float():\n"
-        "        kept = (single >= torch.quantile(single.flatten(), 1 - fraction)).numpy()\n"
-        "        regions = connected_components(kept, connectivity=2)\n"
-        "        if regions.max() == 0:\n"
-        "            masks.append(kept)\n"
-        "            continue\n"
-        "        sizes = np.bincount(regions.ravel()).astype(float)\n"
-        "        sizes[0] = np.inf\n"
-        "        masks.append(regions == sizes.argmin())\n"
-        "    return torch.from_numpy(np.stack(masks))\n",
+        _with(
+            _with(_MASK, "sizes[0] = 0", "sizes[0] = regions.size"),
+            "sizes.argmax()",
+            "sizes.argmin()",
+        ),
         # 4-connected regions (connectivity=1): pixels touching at a corner are split.
-        "def saliency_to_mask(saliency_maps, fraction):\n"
-        "    masks = []\n"
-        "    for single in saliency_maps.float():\n"
-        "        kept = (single >= torch.quantile(single.flatten(), 1 - fraction)).numpy()\n"
-        "        regions = connected_components(kept, connectivity=1)\n"
-        "        if regions.max() == 0:\n"
-        "            masks.append(kept)\n"
-        "            continue\n"
-        "        sizes = np.bincount(regions.ravel())\n"
-        "        sizes[0] = 0\n"
-        "        masks.append(regions == sizes.argmax())\n"
-        "    return torch.from_numpy(np.stack(masks))\n",
+        _with(_MASK, "connectivity=2", "connectivity=1"),
     ],
     "ex4_answer": [
         # One IoU for the whole batch (pooled), not one per image.
-        "def iou(a, b):\n    return ((a & b).sum().float() / (a | b).sum().float()).reshape(1)\n",
+        _with(
+            _with(_IOU, _INTERSECTION, "(a & b).sum().reshape(1)"),
+            _UNION,
+            "(a | b).sum().reshape(1)",
+        ),
         # Intersection over the area of the first mask.
-        "def iou(a, b):\n"
-        "    inter = (a & b).flatten(1).sum(dim=1).float()\n"
-        "    area = a.flatten(1).sum(dim=1).float()\n"
-        "    return torch.where(area > 0, inter / area.clamp(min=1), torch.ones_like(area))\n",
-        # Integer division: every partial overlap becomes 0.
-        "def iou(a, b):\n"
-        "    inter = (a & b).flatten(1).sum(dim=1)\n"
-        "    union = (a | b).flatten(1).sum(dim=1)\n"
-        "    return torch.where(union > 0, inter // union.clamp(min=1), 1)\n",
+        _with(_IOU, "union = (a | b)", "union = a"),
+        # Floor division: every partial overlap becomes 0.
+        _with(_IOU, "intersection / union", "intersection // union"),
         # Forgets to subtract the intersection: |A| + |B| as the union.
-        "def iou(a, b):\n"
-        "    inter = (a & b).flatten(1).sum(dim=1).float()\n"
-        "    union = (a.flatten(1).sum(dim=1) + b.flatten(1).sum(dim=1)).float()\n"
-        "    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))\n",
+        _with(_IOU, _UNION, "(a.flatten(1).sum(dim=1) + b.flatten(1).sum(dim=1))"),
         # Counts with uint8: the counts wrap around at 256.
-        "def iou(a, b):\n"
-        "    inter = (a & b).to(torch.uint8).flatten(1).sum(dim=1, dtype=torch.uint8).float()\n"
-        "    union = (a | b).to(torch.uint8).flatten(1).sum(dim=1, dtype=torch.uint8).float()\n"
-        "    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))\n",
+        _with(
+            _with(
+                _IOU,
+                _INTERSECTION,
+                "(a & b).to(torch.uint8).flatten(1).sum(dim=1, dtype=torch.uint8)",
+            ),
+            _UNION,
+            "(a | b).to(torch.uint8).flatten(1).sum(dim=1, dtype=torch.uint8)",
+        ),
         # 0 / 0 for two empty masks: NaN instead of 1.
-        "def iou(a, b):\n"
-        "    inter = (a & b).flatten(1).sum(dim=1).float()\n"
-        "    return inter / (a | b).flatten(1).sum(dim=1).float()\n",
+        _with(
+            _IOU,
+            "torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))",
+            "intersection / union",
+        ),
     ],
 }
 

@@ -3,38 +3,28 @@
 from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import replace_once as _with
 
-# The solution of exercise 1, from which most wrong answers differ by one line.
-_CONTENT = """def content_loss(features, target, weight=1.0):
-    if features.shape != target.shape:
-        raise ValueError("features and target differ: same layer?")
-    return weight * ((features - target) ** 2).sum()
-"""
+# The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
+_SOLUTION = correct_answers(read(solution_path("09_style_transfer")))
+_CONTENT = _SOLUTION["ex1_answer"]
+_GRAM = _SOLUTION["ex2_answer"]
+_STYLE = _SOLUTION["ex3_answer"]
+_TV = _SOLUTION["ex4_answer"]
+_CLOSURE = _SOLUTION["ex5_answer"]
 
-_GRAM = """def gram_matrix(features):
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (h * w)
-"""
 
-_STYLE = """def style_loss(features, target_grams, weights):
-    if not len(features) == len(target_grams) == len(weights):
-        raise ValueError("need one target and one weight per layer")
-    total = torch.zeros(())
-    for layer_features, target, weight in zip(features, target_grams, weights):
-        total = total + weight * ((gram_matrix(layer_features) - target) ** 2).sum()
-    return total
-"""
+def _cut(source: str, start: str, stop: str) -> str:
+    """``source`` without its lines from the one holding ``start`` up to, not including, the
+    next one holding ``stop`` (comments go with them); fails if either is missing."""
+    begin = source.rindex("\n", 0, source.index(start)) + 1
+    end = source.rindex("\n", 0, source.index(stop, begin)) + 1
+    assert end > begin, (start, stop)
+    return _with(source, source[begin:end], "")
 
-_TV = """def tv_loss(images, weight=1.0):
-    down = ((images[:, :, 1:, :] - images[:, :, :-1, :]) ** 2).sum()
-    right = ((images[:, :, :, 1:] - images[:, :, :, :-1]) ** 2).sum()
-    return weight * (down + right)
-"""
 
-# Exercise 5's solution, read from the teacher notebook (course_utils.style.make_closure
-# holds the same code; a copy here could drift from both).
-_CLOSURE = correct_answers(read(solution_path("09_style_transfer")))["ex5_answer"]
-
+_GRAM_RETURN = "    return flat @ flat.transpose(1, 2) / (h * w)"
+_DOWN = "((images[:, :, 1:, :] - images[:, :, :-1, :]) ** 2).sum()"
+_RIGHT = "((images[:, :, :, 1:] - images[:, :, :, :-1]) ** 2).sum()"
+_TV_RETURN = "return weight * (down + right)"
 
 WRONG_ANSWERS = {
     "ex1_answer": [
@@ -45,8 +35,7 @@ WRONG_ANSWERS = {
         # Forgets the weight.
         _with(_CONTENT, "return weight * (", "return ("),
         # No shape check: features of the wrong layer (or a broadcast batch) go unnoticed.
-        "def content_loss(features, target, weight=1.0):\n"
-        "    return weight * ((features - target) ** 2).sum()\n",
+        _cut(_CONTENT, "if features.shape != target.shape:", "return weight *"),
     ],
     "ex2_answer": [
         # Another normalization: divides by C * H * W (CS231n, PyTorch tutorial).
@@ -56,19 +45,22 @@ WRONG_ANSWERS = {
         # The transposed product: (HW x HW) correlations between positions.
         _with(_GRAM, "flat @ flat.transpose(1, 2)", "flat.transpose(1, 2) @ flat"),
         # A Python loop over the channel pairs.
-        "def gram_matrix(features):\n"
-        "    n, c, h, w = features.shape\n"
-        "    flat = features.reshape(n, c, h * w)\n"
-        "    gram = torch.zeros(n, c, c)\n"
-        "    for i in range(c):\n"
-        "        for j in range(c):\n"
-        "            gram[:, i, j] = (flat[:, i] * flat[:, j]).sum(dim=1) / (h * w)\n"
-        "    return gram\n",
+        _with(
+            _GRAM,
+            _GRAM_RETURN,
+            "    gram = torch.zeros(n, c, c)\n"
+            "    for i in range(c):\n"
+            "        for j in range(c):\n"
+            "            gram[:, i, j] = (flat[:, i] * flat[:, j]).sum(dim=1) / (h * w)\n"
+            "    return gram",
+        ),
         # A comprehension over the images of the batch.
-        "def gram_matrix(features):\n"
-        "    n, c, h, w = features.shape\n"
-        "    grams = [f.reshape(c, h * w) @ f.reshape(c, h * w).T for f in features]\n"
-        "    return torch.stack(grams) / (h * w)\n",
+        _with(
+            _GRAM,
+            _GRAM_RETURN,
+            "    grams = [f.reshape(c, h * w) @ f.reshape(c, h * w).T for f in features]\n"
+            "    return torch.stack(grams) / (h * w)",
+        ),
     ],
     "ex3_answer": [
         # Forgets the layer weights.
@@ -90,25 +82,21 @@ WRONG_ANSWERS = {
         # The mean of the squared differences instead of their sum.
         _with(_STYLE, "- target) ** 2).sum()", "- target) ** 2).mean()"),
         # No length check: zip silently drops the extra layers.
-        _with(
-            _STYLE,
-            "    if not len(features) == len(target_grams) == len(weights):\n"
-            '        raise ValueError("need one target and one weight per layer")\n',
-            "",
-        ),
+        _cut(_STYLE, "if not len(features) == len(target_grams) == len(weights):", "total = "),
     ],
     "ex4_answer": [
         # Absolute values instead of squares.
-        "def tv_loss(images, weight=1.0):\n"
-        "    down = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().sum()\n"
-        "    right = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().sum()\n"
-        "    return weight * (down + right)\n",
+        _with(
+            _with(_TV, _DOWN, "(images[:, :, 1:, :] - images[:, :, :-1, :]).abs().sum()"),
+            _RIGHT,
+            "(images[:, :, :, 1:] - images[:, :, :, :-1]).abs().sum()",
+        ),
         # Only one direction (vertical neighbours).
-        _with(_TV, "return weight * (down + right)", "return weight * down"),
+        _with(_TV, _TV_RETURN, "return weight * down"),
         # Adds the diagonal neighbours too.
         _with(
             _TV,
-            "return weight * (down + right)",
+            _TV_RETURN,
             "diagonal = ((images[:, :, 1:, 1:] - images[:, :, :-1, :-1]) ** 2).sum()\n"
             "    return weight * (down + right + diagonal)",
         ),
@@ -120,9 +108,9 @@ WRONG_ANSWERS = {
         ),
         # Means instead of sums.
         _with(
-            _with(_TV, ":-1, :]) ** 2).sum()", ":-1, :]) ** 2).mean()"),
-            ":-1]) ** 2).sum()",
-            ":-1]) ** 2).mean()",
+            _with(_TV, _DOWN, _DOWN.replace(".sum()", ".mean()")),
+            _RIGHT,
+            _RIGHT.replace(".sum()", ".mean()"),
         ),
     ],
     "ex5_answer": [
