@@ -81,12 +81,16 @@ def set_threads(n: int | None = None) -> int:
 
     Args:
         n: the number of threads. By default the ``COURSE_NUM_THREADS`` environment variable,
-            else up to 4 (beyond that, these small models gain nothing from more threads).
-            The tests set ``COURSE_NUM_THREADS=1`` because they run one notebook per core:
-            more threads than cores makes every notebook several times slower.
+            else half the CPU cores, at least 1 and at most 4. Measured on a 2-core machine
+            (``tools/benchmark_lessons.py --threads 1 2 [--busy 1]``): on an idle machine a
+            second thread saved at most a fifth of a lesson's time (lesson 07: 45 s -> 37 s;
+            lesson 04: 36 s either way), but next to one busy process (another notebook,
+            a browser) two threads made lesson 07 more than six times slower (42 s -> over
+            270 s), because they wait on each other. One thread per two cores keeps the
+            gain and avoids the trap.
     """
     if n is None:
-        n = int(os.environ.get("COURSE_NUM_THREADS") or min(4, os.cpu_count() or 1))
+        n = int(os.environ.get("COURSE_NUM_THREADS") or max(1, min(4, (os.cpu_count() or 2) // 2)))
     if n < 1:
         raise ValueError(f"the number of threads must be at least 1, got {n}")
     torch.set_num_threads(n)

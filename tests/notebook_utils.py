@@ -11,13 +11,20 @@ Every lesson has a file tests/wrong_answers/NN_slug.py that shows its tests catc
 mistakes, not only the `raise NotImplementedError()` stubs. It defines two dicts keyed by
 the grade_id of an answer (solution) cell:
 
+    from notebook_utils import correct_answers, read, solution_path
+    from notebook_utils import replace_once as _with
+
+    # The correct answers (grade_id -> cell source without the SOLUTION markers), read from
+    # the teacher notebook: each mistake is a small replacement, never a copy of the answer.
+    _SOLUTION = correct_answers(read(solution_path("NN_slug")))
+
     WRONG_ANSWERS = {
-        # The whole cell as a student might write it, without the SOLUTION markers.
-        "ex1_relu": "def relu(x):\\n    return np.abs(x)\\n",
+        # The answer cell with one mistake a student might make.
+        "ex1_relu": _with(_SOLUTION["ex1_relu"], "x.clamp(min=0)", "x.abs()"),
         # A list gives several wrong versions of the same answer, each checked on its own.
         "ex2_means": [
-            "def channel_means(images):\\n    return images.mean(axis=(0, 1, 2))\\n",
-            "def channel_means(images):\\n    return images.mean()\\n",
+            _with(_SOLUTION["ex2_means"], "axis=(0, 2, 3)", "axis=(0, 1, 2)"),
+            _with(_SOLUTION["ex2_means"], "images.mean(axis=(0, 2, 3))", "images.mean()"),
         ],
     }
     EXPECT_FAIL = {
