@@ -387,6 +387,15 @@ def replace_once(source: str, old: str, new: str) -> str:
     return source.replace(old, new)
 
 
+def cut_lines(source: str, start: str, stop: str) -> str:
+    """``source`` without its lines from the one holding ``start`` up to, not including, the
+    next one holding ``stop`` (comments go with them); fails if either is missing."""
+    begin = source.rindex("\n", 0, source.index(start)) + 1
+    end = source.rindex("\n", 0, source.index(stop, begin)) + 1
+    assert end > begin, (start, stop)
+    return replace_once(source, source[begin:end], "")
+
+
 def load_wrong_answers(lesson: str, nb: NotebookNode) -> list[WrongAnswer]:
     """Read tests/wrong_answers/<lesson>.py and check it against the teacher notebook.
 

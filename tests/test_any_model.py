@@ -41,17 +41,11 @@ from captum.attr import Deconvolution, GuidedBackprop, LayerGradCam, Saliency
 from pytorch_grad_cam import GradCAM as LibraryGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
-from zoo import assert_same_state, state
+from zoo import assert_same_state, reference_library, state
 
 from course_utils import adversarial, attribution, dream, gradcam, guided, hooks, saliency, style
 
-try:
-    import torchattacks
-except ImportError as error:  # fail, not skip: a skipped cross-check would pass silently
-    raise ImportError(
-        "torchattacks is a test-only reference: install it with `make setup` or "
-        "`python -m pip install --no-deps -r requirements-nodeps.txt`"
-    ) from error
+torchattacks = reference_library("torchattacks")
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning"),

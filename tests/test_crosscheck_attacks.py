@@ -7,16 +7,11 @@ images in [0, 1], the range both implementations clamp to.
 import pytest
 import torch
 from torch import nn
+from zoo import reference_library
 
 from course_utils import adversarial, data, models
 
-try:
-    import torchattacks
-except ImportError as error:  # fail, not skip: a skipped cross-check would pass silently
-    raise ImportError(
-        "torchattacks is a test-only reference: install it with `make setup` or "
-        "`python -m pip install --no-deps -r requirements-nodeps.txt`"
-    ) from error
+torchattacks = reference_library("torchattacks")
 
 
 def random_classifier(seed: int) -> nn.Module:

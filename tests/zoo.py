@@ -1,11 +1,15 @@
-"""Small models and model-state checks shared by the test files.
+"""Small models, model-state checks and reference libraries shared by the test files.
 
 ``small_cnn`` builds the little random CNNs the unit tests explain, attack and dream with;
 ``hook_count``, ``state`` and ``assert_same_state`` check that a method left a model exactly
-as it found it (modes, hooks, modules, weights and their ``.grad``).
+as it found it (modes, hooks, modules, weights and their ``.grad``); ``reference_library``
+imports a test-only reference (torchattacks) or fails saying how to install it.
 """
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 import torch
 from torch import nn
@@ -13,6 +17,18 @@ from torch.nn.modules import module as torch_module
 
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 GLOBAL_HOOK_DICTS = tuple(f"_global{name}" for name in HOOK_DICTS)
+
+
+def reference_library(name: str) -> ModuleType:
+    """Import a test-only reference library, or fail (not skip) saying how to install it: a
+    skipped cross-check would pass silently."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(
+            f"{name} is a test-only reference: install it with `make setup` or "
+            "`python -m pip install --no-deps -r requirements-nodeps.txt`"
+        ) from error
 
 
 def small_cnn(

@@ -1,6 +1,7 @@
 """Plausible wrong answers for lessons/08_adversarial (format: tests/notebook_utils.py)."""
 
 from notebook_utils import correct_answers, read, solution_path
+from notebook_utils import cut_lines as _cut
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
@@ -10,15 +11,6 @@ _FGSM = _SOLUTION["ex2_answer"]
 _PGD = _SOLUTION["ex3_answer"]
 _ACCURACY = _SOLUTION["ex4_answer"]
 _SHAPE_BIAS = _SOLUTION["ex5_answer"]
-
-
-def _cut(source: str, start: str, stop: str) -> str:
-    """``source`` without its lines from the one holding ``start`` up to, not including, the
-    next one holding ``stop`` (comments go with them); fails if either is missing."""
-    begin = source.rindex("\n", 0, source.index(start)) + 1
-    end = source.rindex("\n", 0, source.index(stop, begin)) + 1
-    assert end > begin, (start, stop)
-    return _with(source, source[begin:end], "")
 
 
 _UNTARGETED = "step = -eps if targeted else eps"

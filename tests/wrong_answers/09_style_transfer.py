@@ -1,6 +1,7 @@
 """Plausible wrong answers for lessons/09_style_transfer (format: tests/notebook_utils.py)."""
 
 from notebook_utils import correct_answers, read, solution_path
+from notebook_utils import cut_lines as _cut
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
@@ -10,15 +11,6 @@ _GRAM = _SOLUTION["ex2_answer"]
 _STYLE = _SOLUTION["ex3_answer"]
 _TV = _SOLUTION["ex4_answer"]
 _CLOSURE = _SOLUTION["ex5_answer"]
-
-
-def _cut(source: str, start: str, stop: str) -> str:
-    """``source`` without its lines from the one holding ``start`` up to, not including, the
-    next one holding ``stop`` (comments go with them); fails if either is missing."""
-    begin = source.rindex("\n", 0, source.index(start)) + 1
-    end = source.rindex("\n", 0, source.index(stop, begin)) + 1
-    assert end > begin, (start, stop)
-    return _with(source, source[begin:end], "")
 
 
 _GRAM_RETURN = "    return flat @ flat.transpose(1, 2) / (h * w)"
