@@ -60,10 +60,8 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 		echo "$(PYTHON) not found: install Python 3.11, or run make setup PYTHON=python3.12"; \
 		exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# --no-compile: Python compiles the modules it imports when it first needs them, instead
-	# of pip compiling all of torch's thousands of files up front (a minute on 2 cores).
-	$(BIN)/python -m pip install --no-compile -e ".[dev]"
-	$(BIN)/python -m pip install --no-compile --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # Pointed at a venv of your own (VENV=...), make lab uses it as it is and installs nothing.
