@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attribution import Target, as_targets, check_images, eval_mode, normalized_step
+from .models import predict
 
 
 def check_unit_range(x: torch.Tensor, name: str = "images") -> torch.Tensor:
@@ -62,8 +63,7 @@ def _labels(model: nn.Module, x: torch.Tensor, target: Target, targeted: bool) -
         return as_targets(target, len(x))
     if targeted:
         raise ValueError("a targeted attack needs target: the class (or classes) to reach")
-    with eval_mode(model), torch.no_grad():
-        return model(x).argmax(dim=1)
+    return predict(model, x).argmax(dim=1)
 
 
 def fgsm(

@@ -49,9 +49,7 @@ def as_targets(target: Target, n: int, n_outputs: int | None = None) -> torch.Te
             length, a fractional index, or an index outside ``0 .. n_outputs - 1``.
     """
     if target is None:
-        raise ValueError(
-            "target=None means the predicted class: use resolve_targets(None, scores)"
-        )
+        raise ValueError("target=None means the predicted class: use resolve_targets(None, scores)")
     target = torch.as_tensor(target).reshape(-1)
     if target.is_floating_point() and not torch.equal(target, target.round()):
         raise ValueError(f"target must hold whole class indices, got {target.tolist()}")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attribution import Target, as_targets, check_images, eval_mode, input_gradient
+from .attribution import Target, as_targets, check_images, input_gradient
+from .models import predict
 
 
 def saliency_map(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
@@ -69,7 +70,7 @@ def smoothgrad(
     if noise_level < 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level!r}")
     if target is None:
-        target = predict_classes(model, x)
+        target = predict(model, x).argmax(dim=1)
     targets = as_targets(target, len(x)).repeat(n_samples)
     generator = torch.Generator().manual_seed(seed)
     value_range = x.flatten(1).amax(dim=1) - x.flatten(1).amin(dim=1)
@@ -87,9 +88,3 @@ def smoothgrad(
     mean = maps.view(n_samples, len(x), *maps.shape[1:]).mean(dim=0)
     # END EXERCISE
     return mean
-
-
-def predict_classes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` predicted classes, in eval mode, model state left as found."""
-    with eval_mode(model), torch.no_grad():
-        return model(x).argmax(dim=1).cpu()
