@@ -46,7 +46,8 @@ help:
 	@echo "               package versions (tools/colab_versions.txt; Python 3.13)"
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
-	@echo "               score the explanation methods (pointing game, IoU), then grade 40"
+	@echo "               score the explanation methods (localization, class discrimination,"
+	@echo "               deletion/insertion), then grade 40"
 	@echo "               made-up submissions with plain nbgrader and with make grade, then"
 	@echo "               time each method against its reference library (Captum,"
 	@echo "               pytorch-grad-cam, torchattacks) on 4 models, checking they agree"
@@ -102,6 +103,8 @@ train: setup
 	$(BIN)/python -m course_utils.train shapes
 	$(BIN)/python -m course_utils.train shapes_patch
 	$(BIN)/python -m course_utils.train shapes_texture
+	$(BIN)/python -m course_utils.train shapes_anywhere
+	$(BIN)/python -m course_utils.train shapes_shuffled
 
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py

@@ -11,11 +11,14 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``env``: device choice, seeding, ``IS_COLAB``, an environment report
 * ``grading``: the checks used by the notebooks' visible and hidden tests
 * ``train``: ``python -m course_utils.train NAME`` retrains a shipped model; ``fit`` trains any
-* ``attribution``, ``saliency``, ``guided``, ``gradcam``: gradient explanations (lessons 04-06)
-* ``evaluation``: scoring explanations: IoU, pointing game, sanity checks
-* ``dream``: class and channel visualization, DeepDream, translation tests (lesson 07)
-* ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 08)
-* ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 09)
+* ``attribution``, ``saliency``, ``guided``, ``gradcam``: gradient explanations (lessons 04-06;
+  ``saliency.integrated_gradients``: lesson 07)
+* ``occlusion``: explanations by hiding part of the image, without gradients (lesson 07)
+* ``evaluation``: scoring explanations: IoU, pointing game, class discrimination, sanity
+  checks, deletion and insertion curves
+* ``dream``: class and channel visualization, DeepDream, translation tests (lesson 08)
+* ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 09)
+* ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 10)
 
 Every explanation, attack and dream is called the same way, so one call teaches them all::
 

@@ -48,7 +48,7 @@ def _check_eps(eps: float) -> float:
 def loss_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Gradient of the mean cross-entropy loss for ``target`` (N,) with respect to ``x``;
     weights untouched."""
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     x = check_images(x).detach().requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
         loss = F.cross_entropy(model(x), target)
@@ -88,7 +88,7 @@ def fgsm(
     Example:
         >>> x_adv = fgsm(load_model("digits"), images, labels, eps=0.1)
     """
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     direction = -1.0 if targeted else 1.0
@@ -126,7 +126,7 @@ def pgd(
     Returns:
         ``(N, C, H, W)`` adversarial images with ``|x_adv - x| <= eps`` and values in [0, 1].
     """
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     x = check_unit_range(x, "x").detach()
     eps = _check_eps(eps)
     alpha = eps / 4 if alpha is None else alpha
@@ -164,7 +164,7 @@ def fooling_image(
         (``max_steps`` for an image that was never fooled: check the predictions to tell it
         from one fooled by the very last step).
     """
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     adv = check_unit_range(x, "x").detach().clone()
     steps = torch.full((len(adv),), max_steps)
     done = torch.zeros(len(adv), dtype=torch.bool)
@@ -216,7 +216,7 @@ def accuracy_under_attack(
     Example:
         >>> accuracy_under_attack(model, fgsm, (images, labels), [0, 0.1, 0.2])
     """
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     accuracies = []
     for eps in eps_list:
         correct = total = 0
@@ -281,7 +281,7 @@ def shape_bias(predictions, shape_labels, texture_labels) -> float:
     Returns:
         ``shape / (shape + texture)`` in [0, 1].
     """
-    # BEGIN EXERCISE 08_adversarial
+    # BEGIN EXERCISE 09_adversarial
     predictions, shape_labels, texture_labels = (
         torch.as_tensor(t).reshape(-1) for t in (predictions, shape_labels, texture_labels)
     )

@@ -1,4 +1,4 @@
-"""Colourful, strongly textured "paintings" drawn in code, as style images for lesson 09.
+"""Colourful, strongly textured "paintings" drawn in code, as style images for lesson 10.
 
 The bundled photographs have few painting-like textures, and nothing may be downloaded,
 so the course paints its own: :func:`brush_strokes` (short curved strokes in a few

@@ -79,7 +79,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         x: images ``(N, C, H, W)``.
         sigma: in pixels; ``0`` returns ``x`` unchanged.
     """
-    # BEGIN EXERCISE 07_dreaming
+    # BEGIN EXERCISE 08_dreaming
     x = check_images(x)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
@@ -146,7 +146,7 @@ def dream_step(
         >>> for _ in range(50):
         ...     x = dream_step(load_model("digits"), x, target=3, lr=0.5, l2=0.01)
     """
-    # BEGIN EXERCISE 07_dreaming
+    # BEGIN EXERCISE 08_dreaming
     x = check_images(x)
     with eval_mode(model):
 
@@ -272,7 +272,7 @@ def octave_sizes(
         >>> octave_sizes((100, 60), 3, 2.0)
         [(25, 15), (50, 30), (100, 60)]
     """
-    # BEGIN EXERCISE 07_dreaming
+    # BEGIN EXERCISE 08_dreaming
     height, width = size
     if n_octaves < 1 or scale <= 1:
         raise ValueError(f"need n_octaves >= 1 and scale > 1, got {n_octaves} and {scale}")
@@ -342,7 +342,7 @@ def deepdream(
     Returns:
         ``(N, C, H, W)`` dreamed images in [0, 1].
     """
-    # BEGIN EXERCISE 07_dreaming
+    # BEGIN EXERCISE 08_dreaming
     image = check_images(x).detach()
     generator = torch.Generator().manual_seed(seed)
     objective = layer_objective(model, layer, channel)
@@ -437,7 +437,7 @@ def translation_flip_rate(model: nn.Module, images: torch.Tensor, max_shift: int
         fraction of images whose predicted class after :func:`shift_images` by ``(dx, dy)``
         differs from the prediction on the unshifted image. The centre entry is 0.
     """
-    # BEGIN EXERCISE 07_dreaming
+    # BEGIN EXERCISE 08_dreaming
     images = check_images(images, "images")
     shifts = range(-max_shift, max_shift + 1)
     with eval_mode(model), torch.no_grad():

@@ -83,9 +83,9 @@ def set_threads(n: int | None = None) -> int:
         n: the number of threads. By default the ``COURSE_NUM_THREADS`` environment variable,
             else half the CPU cores, at least 1 and at most 4. Measured on a 2-core machine
             (``tools/benchmark_lessons.py --threads 1 2 [--busy 1]``): on an idle machine a
-            second thread saved at most a fifth of a lesson's time (lesson 07: 45 s -> 37 s;
+            second thread saved at most a fifth of a lesson's time (lesson 08: 45 s -> 37 s;
             lesson 04: 36 s either way), but next to one busy process (another notebook,
-            a browser) two threads made lesson 07 more than six times slower (42 s -> over
+            a browser) two threads made lesson 08 more than six times slower (42 s -> over
             270 s), because they wait on each other. One thread per two cores keeps the
             gain and avoids the trap.
     """

@@ -94,7 +94,14 @@ class BaseCAM:
 
 
 class GradCAM(BaseCAM):
-    """Grad-CAM: a channel's weight is the spatial mean of the class score's gradient."""
+    """Grad-CAM: a channel's weight is the spatial mean of the class score's gradient.
+
+    When the layer is followed by global average pooling and one linear layer (as in
+    ``ShapesCNN``), that mean is the class's linear weight for the channel divided by the
+    number of positions ``h * w``. The weighted sum is then CAM's (Zhou et al. 2016) divided
+    by ``h * w``: the same map up to a positive factor, and equal to it once both get the
+    same ReLU and normalization. CAM needs that head; with others the two generally differ.
+    """
 
     def channel_weights(self, activations, gradients):
         # BEGIN EXERCISE 06_grad_cam

@@ -23,6 +23,12 @@ WEIGHT_FILES = {
     # that lesson 04 catches looking at the patch instead of the shape.
     "shapes_patch": "shapes_patch_cnn.pt",
     "shapes_texture": "shapes_texture_cnn.pt",
+    # Objects of any size anywhere on a 96 px canvas, some images with two objects: the
+    # model whose explanations lessons 04, 06 and 07 score against the objects' masks.
+    "shapes_anywhere": "shapes_anywhere_cnn.pt",
+    # The same network trained on the same kind of images with *shuffled* labels, so all it
+    # could learn is to memorize: the data randomization test of lesson 07.
+    "shapes_shuffled": "shapes_shuffled_cnn.pt",
 }
 CHECKSUM_FILE = "SHA256SUMS"
 
@@ -96,6 +102,8 @@ ARCHITECTURES = {
     "shapes": ShapesCNN,
     "shapes_patch": ShapesCNN,
     "shapes_texture": ShapesCNN,
+    "shapes_anywhere": ShapesCNN,
+    "shapes_shuffled": ShapesCNN,
 }
 
 
@@ -145,7 +153,10 @@ def load_model(name: str, data_dir: Path | None = None) -> nn.Module:
         name: ``"digits"`` (:class:`DigitsCNN`), ``"shapes"`` (:class:`ShapesCNN`) or
             ``"shapes_patch"`` (a :class:`ShapesCNN` trained on images with a class-coloured
             corner patch, see :func:`course_utils.shapes.make_shapes`) or ``"shapes_texture"``
-            (trained on shapes filled with their class's own texture).
+            (trained on shapes filled with their class's own texture), ``"shapes_anywhere"``
+            (objects of any size anywhere on 96 px images, see
+            :func:`course_utils.shapes.load_anywhere`) or ``"shapes_shuffled"`` (the same
+            images with shuffled labels: a model that could only memorize).
         data_dir: folder with the weight files; defaults to the repository's ``data/``.
 
     Returns:

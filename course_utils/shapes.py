@@ -33,6 +33,11 @@ PATCH_SIZE = 8
 
 # Fixed seeds and sizes of the shipped splits: the test split is never used for training.
 SPLITS = {"train": (1_000, 6_000), "test": (2_000, 1_200)}
+# The "anywhere" world: objects of different sizes anywhere on a larger canvas, where the
+# centre of the image is no longer a good guess of where the object is. Seeds and sizes of
+# its splits: (seed of the one-object images, how many, seed of the two-object ones, how many).
+ANYWHERE = {"size": 64, "canvas": 96, "scale": (0.6, 1.25)}
+ANYWHERE_SPLITS = {"train": (5_000, 6_000, 5_500, 1_500), "test": (6_000, 1_200, 6_500, 600)}
 
 
 class ShapesData(NamedTuple):
@@ -51,6 +56,20 @@ class ShapesData(NamedTuple):
     masks: torch.Tensor
     texture_labels: torch.Tensor
     patch_masks: torch.Tensor
+
+
+class ShapePairs(NamedTuple):
+    """Images with two objects of different classes, each with its own mask.
+
+    Attributes:
+        images: ``(N, 3, S, S)`` float32 in [0, 1].
+        labels: ``(N, 2)`` int64, the classes of the two objects (always different).
+        masks: ``(N, 2, S, S)`` bool, ``masks[i, k]`` is True on object ``k`` of image ``i``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
 
 
 def _shape_mask(kind: str, yy, xx, cy, cx, radius, angle, size) -> np.ndarray:
@@ -125,6 +144,33 @@ def _contrasting_color(background: np.ndarray, rng) -> np.ndarray:
     return 1.0 - background
 
 
+def _draw_object(label, place, grid, mean_color, textures, conflict, rng):
+    """One object of class ``label`` at ``place = (cy, cx, radius)``: its mask, its
+    (S, S, 3) fill (to be used where the mask is True) and the index of its texture."""
+    cy, cx, radius = place
+    yy, xx = grid
+    n_classes = len(SHAPE_CLASSES)
+    mask = _shape_mask(
+        SHAPE_CLASSES[label], yy, xx, cy, cx, radius, rng.uniform(0, 2 * np.pi), len(yy)
+    )
+    if textures == "random":
+        texture = rng.integers(n_classes)
+    elif conflict:
+        texture = (label + rng.integers(1, n_classes)) % n_classes
+    else:
+        texture = label
+    color_a = _contrasting_color(mean_color, rng)
+    color_b = np.clip(color_a + rng.choice([-1, 1]) * rng.uniform(0.35, 0.6, size=3), 0, 1)
+    return mask, _texture(TEXTURES[texture], yy, xx, color_a, color_b, rng), texture
+
+
+def _check_scale(scale) -> None:
+    if scale is not None and not (len(scale) == 2 and 0 < scale[0] <= scale[1]):
+        raise ValueError(
+            f"scale must be None or a range (low, high) with 0 < low <= high, got {scale!r}"
+        )
+
+
 def make_shapes(
     n: int,
     seed: int = 0,
@@ -133,6 +179,7 @@ def make_shapes(
     conflict: bool = False,
     patch: float | None = None,
     canvas: int | None = None,
+    scale: tuple[float, float] | None = None,
 ) -> ShapesData:
     """Draw ``n`` shapes images with their ground-truth masks.
 
@@ -151,6 +198,8 @@ def make_shapes(
             ``size`` image but may lie anywhere on a ``canvas x canvas`` image. Without it,
             objects sit near the centre, so "the centre" is a strong guess of where they are;
             localization is only tested fairly on a canvas.
+        scale: ``None``, or a range ``(low, high)``: each object's size is multiplied by a
+            factor drawn uniformly from it (objects of different sizes).
 
     Returns:
         :class:`ShapesData` with ``images (n, 3, S, S)``, ``labels (n,)``,
@@ -173,6 +222,7 @@ def make_shapes(
         raise ValueError(f"canvas must be None or an integer >= size ({size}), got {canvas!r}")
     if patch is not None and not 0.0 <= patch <= 1.0:
         raise ValueError(f"patch must be None or a probability in [0, 1], got {patch!r}")
+    _check_scale(scale)
 
     rng = np.random.default_rng(seed)
     n_classes = len(SHAPE_CLASSES)
@@ -188,22 +238,15 @@ def make_shapes(
     for i, label in enumerate(labels):
         background, mean_color = backgrounds[i], base_colors[i]
         radius = rng.uniform(0.22, 0.32) * size
+        if scale is not None:
+            radius *= rng.uniform(*scale)
         if canvas is None:
             cy, cx = rng.uniform(0.5 * size - 0.12 * size, 0.5 * size + 0.12 * size, size=2)
         else:  # anywhere, as long as the whole object (corners reach 1.1 radius) fits
             cy, cx = rng.uniform(1.15 * radius + 1, side - 1.15 * radius - 1, size=2)
-        mask = _shape_mask(
-            SHAPE_CLASSES[label], yy, xx, cy, cx, radius, rng.uniform(0, 2 * np.pi), side
+        mask, fill, texture = _draw_object(
+            label, (cy, cx, radius), (yy, xx), mean_color, textures, conflict, rng
         )
-        if textures == "random":
-            texture = rng.integers(n_classes)
-        elif conflict:
-            texture = (label + rng.integers(1, n_classes)) % n_classes
-        else:
-            texture = label
-        color_a = _contrasting_color(mean_color, rng)
-        color_b = np.clip(color_a + rng.choice([-1, 1]) * rng.uniform(0.35, 0.6, size=3), 0, 1)
-        fill = _texture(TEXTURES[texture], yy, xx, color_a, color_b, rng)
         image = np.where(mask[:, :, None], fill, background)
         if patch is not None:
             same = rng.random() < patch
@@ -252,3 +295,112 @@ def load_shapes(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     data = _cached_split(split, textures, conflict, patch)
     return ShapesData(*(t.clone() for t in data))
+
+
+def make_pairs(
+    n: int,
+    seed: int = 0,
+    size: int = ANYWHERE["size"],
+    canvas: int = ANYWHERE["canvas"],
+    scale: tuple[float, float] = ANYWHERE["scale"],
+) -> ShapePairs:
+    """Draw ``n`` images that each show two objects of different classes, apart.
+
+    Args:
+        n: number of images; the first objects' classes are balanced, the second object's
+            class is any other class.
+        seed: random seed; the same arguments always give the same images.
+        size, canvas, scale: as in :func:`make_shapes` (objects are sized as on a ``size``
+            image and placed anywhere on a ``canvas`` one; ``scale`` varies their size).
+
+    Returns:
+        :class:`ShapePairs` with ``images (n, 3, canvas, canvas)``, ``labels (n, 2)`` and
+        ``masks (n, 2, canvas, canvas)``.
+
+    Example:
+        >>> pairs = make_pairs(4, seed=0)
+        >>> pairs.labels.shape, pairs.masks.shape
+        (torch.Size([4, 2]), torch.Size([4, 2, 96, 96]))
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(canvas, int) or canvas < size:
+        raise ValueError(f"canvas must be an integer >= size ({size}), got {canvas!r}")
+    _check_scale(scale)
+    rng = np.random.default_rng(seed)
+    n_classes = len(SHAPE_CLASSES)
+    first = rng.permutation(np.arange(n) % n_classes)
+    second = (first + rng.integers(1, n_classes, size=n)) % n_classes
+    yy, xx = np.mgrid[0:canvas, 0:canvas].astype(float)
+    images = np.empty((n, canvas, canvas, 3), dtype=np.float32)
+    masks = np.zeros((n, 2, canvas, canvas), dtype=bool)
+    backgrounds, base_colors = _backgrounds(n, canvas, rng)
+    for i in range(n):
+        # Redraw sizes and places until the objects (corners reach 1.1 radius) do not touch.
+        for _ in range(10_000):
+            radii = rng.uniform(0.22, 0.32, size=2) * size * rng.uniform(*scale, size=2)
+            centres = [rng.uniform(1.15 * r + 1, canvas - 1.15 * r - 1, size=2) for r in radii]
+            if np.hypot(*(centres[0] - centres[1])) >= 1.15 * radii.sum() + 2:
+                break
+        else:
+            raise ValueError(f"two objects of size {size} do not fit apart on a {canvas} px canvas")
+        image = backgrounds[i]
+        for k, (label, (cy, cx), radius) in enumerate(zip((first[i], second[i]), centres, radii)):
+            mask, fill, _ = _draw_object(
+                label, (cy, cx, radius), (yy, xx), base_colors[i], "random", False, rng
+            )
+            image = np.where(mask[:, :, None], fill, image)
+            masks[i, k] = mask
+        images[i] = np.clip(image + rng.normal(0.0, 0.02, size=image.shape), 0.0, 1.0)
+    return ShapePairs(
+        images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        labels=torch.from_numpy(np.stack([first, second], axis=1).astype(np.int64)),
+        masks=torch.from_numpy(masks),
+    )
+
+
+@lru_cache(maxsize=4)
+def _cached_anywhere(split: str, pairs: bool) -> ShapesData | ShapePairs:
+    single_seed, n_single, pair_seed, n_pairs = ANYWHERE_SPLITS[split]
+    if pairs:
+        return make_pairs(n_pairs, seed=pair_seed)
+    return make_shapes(
+        n_single,
+        seed=single_seed,
+        size=ANYWHERE["size"],
+        canvas=ANYWHERE["canvas"],
+        scale=ANYWHERE["scale"],
+    )
+
+
+def load_anywhere(split: str = "train") -> ShapesData:
+    """The fixed split of one-object images of the "anywhere" world.
+
+    Objects of different sizes lie anywhere on a 96 px canvas (see :data:`ANYWHERE`), so
+    an explanation must find the object to score well: the image centre is no longer a
+    good guess. The ``shapes_anywhere`` model was trained on the ``"train"`` split.
+
+    Args:
+        split: ``"train"`` (6,000 images) or ``"test"`` (1,200 images).
+
+    Returns:
+        :class:`ShapesData` (a fresh copy), with images ``(N, 3, 96, 96)``.
+    """
+    if split not in ANYWHERE_SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return ShapesData(*(t.clone() for t in _cached_anywhere(split, False)))
+
+
+def load_pairs(split: str = "test") -> ShapePairs:
+    """The fixed split of two-object images of the "anywhere" world.
+
+    Args:
+        split: ``"train"`` (1,500 images, used in training with half of each label) or
+            ``"test"`` (600 images).
+
+    Returns:
+        :class:`ShapePairs` (a fresh copy), with images ``(N, 3, 96, 96)``.
+    """
+    if split not in ANYWHERE_SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return ShapePairs(*(t.clone() for t in _cached_anywhere(split, True)))

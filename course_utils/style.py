@@ -41,7 +41,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
         tensor([[[1., 1.],
                  [1., 1.]]])
     """
-    # BEGIN EXERCISE 09_style_transfer
+    # BEGIN EXERCISE 10_style_transfer
     features = check_images(features, "features")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
@@ -51,7 +51,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, weight: float = 1.0):
     """``weight * sum((features - target)^2)``: the sum of squared differences on one layer."""
-    # BEGIN EXERCISE 09_style_transfer
+    # BEGIN EXERCISE 10_style_transfer
     if features.shape != target.shape:
         raise ValueError(
             f"content features {tuple(features.shape)} and target {tuple(target.shape)} differ: "
@@ -71,7 +71,7 @@ def style_loss(
         target_grams: the style image's ``(1 or N, C_l, C_l)`` Gram matrices, same order.
         weights: one weight per layer.
     """
-    # BEGIN EXERCISE 09_style_transfer
+    # BEGIN EXERCISE 10_style_transfer
     if not len(features) == len(target_grams) == len(weights):
         raise ValueError(
             f"need one target Gram matrix and one weight per style layer: got {len(features)} "
@@ -87,7 +87,7 @@ def style_loss(
 def tv_loss(images: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     """Total variation: ``weight *`` the sum of squared differences of neighbouring pixels,
     horizontally and vertically, over all images and channels."""
-    # BEGIN EXERCISE 09_style_transfer
+    # BEGIN EXERCISE 10_style_transfer
     images = check_images(images, "images")
     down = ((images[..., 1:, :] - images[..., :-1, :]) ** 2).sum()
     right = ((images[..., :, 1:] - images[..., :, :-1]) ** 2).sum()
@@ -107,7 +107,7 @@ def make_closure(
     style_weights: Sequence[float],
     tv_weight: float,
 ) -> Callable[[], torch.Tensor]:
-    """The function ``optimizer.step`` calls in style transfer (lesson 09, exercise 5).
+    """The function ``optimizer.step`` calls in style transfer (lesson 10, exercise 5).
 
     Each call zeroes the gradients, runs ``extractor`` on ``x`` once, computes
     ``content_loss + style_loss + tv_loss`` of ``x``, backpropagates it and returns it.
@@ -118,7 +118,7 @@ def make_closure(
         style_layers, style_targets: the style layers and the painting's Gram matrices.
         content_weight, style_weights (one per style layer), tv_weight: the loss weights.
     """
-    # BEGIN EXERCISE 09_style_transfer
+    # BEGIN EXERCISE 10_style_transfer
     layers = [content_layer, *style_layers]
 
     def closure() -> torch.Tensor:
@@ -137,7 +137,7 @@ def make_closure(
 
 
 def random_vgg(widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> nn.Sequential:
-    """A small, *untrained* VGG-style feature extractor: the offline default of lesson 09.
+    """A small, *untrained* VGG-style feature extractor: the offline default of lesson 10.
 
     Blocks ``conv{i}_1 relu{i}_1 conv{i}_2 relu{i}_2 pool{i}`` with 3x3 convolutions and
     average pooling (max pooling's winner-takes-all makes textures blotchy). Random filters
@@ -216,7 +216,7 @@ def style_transfer(
         init: ``"content"``, ``"noise"`` (seeded uniform), or an image tensor.
         functions: your own versions of this module's ``content_loss``, ``gram_matrix``,
             ``style_loss``, ``tv_loss`` or ``make_closure``, by name, used instead of the
-            course's (lesson 09 passes the ones you wrote). ``make_closure`` is used when
+            course's (lesson 10 passes the ones you wrote). ``make_closure`` is used when
             there are both a content and a style image.
 
     Returns:

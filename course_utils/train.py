@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from . import env
 from .data import load_digits, load_shapes
-from .models import ARCHITECTURES, WEIGHT_FILES, predict, write_checksum
+from .models import ARCHITECTURES, WEIGHT_FILES, load_model, predict, write_checksum
+from .shapes import SHAPE_CLASSES, load_anywhere, load_pairs
 
 # Settings that reach the README's accuracies on a 2-core laptop CPU.
 RECIPES = {
@@ -29,13 +30,37 @@ RECIPES = {
     # shortcut the model takes instead of learning shapes. Few epochs suffice for that.
     "shapes_patch": {"epochs": 15, "batch_size": 64, "lr": 3e-3, "max_shift": 4, "patch": 1.0},
     # Each class has its own fill texture, so texture and shape both predict the label; the
-    # cue-conflict images of lesson 08 then show which of the two the model relies on.
+    # cue-conflict images of lesson 09 then show which of the two the model relies on.
     "shapes_texture": {
         "epochs": 15,
         "batch_size": 64,
         "lr": 3e-3,
         "max_shift": 4,
         "textures": "class",
+    },
+    # One-object and two-object images of the "anywhere" world; a two-object image counts
+    # half for each of its classes. From random weights this network stays at chance for
+    # many epochs (small objects, random colours and textures, one average over 144
+    # positions); starting from the shapes model, which already knows the shapes, it
+    # reaches its accuracy in a few epochs.
+    "shapes_anywhere": {
+        "epochs": 12,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "max_shift": 4,
+        "start_from": "shapes",
+    },
+    # Adebayo et al.'s data randomization test: the same network, from random weights,
+    # trained until it has memorized shuffled labels of a few of the same images (no
+    # augmentation, which would make memorizing harder). Its "test" split is that subset
+    # with those labels: all it could learn. Memorizing takes long, so the subset is small.
+    "shapes_shuffled": {
+        "epochs": 300,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "max_shift": 0,
+        "flips": False,
+        "images": 200,
     },
 }
 
@@ -53,9 +78,26 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
 
 
 def load_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images and labels a model is trained (``split="train"``) or tested on."""
+    """The images and labels a model is trained (``split="train"``) or tested on.
+
+    Labels are class indices ``(N,)``, except for the training split of ``shapes_anywhere``:
+    class probabilities ``(N, 6)``, half and half for an image with two objects.
+    """
     if name == "digits":
         return load_digits(split)
+    if name == "shapes_anywhere":
+        single = load_anywhere(split)
+        if split == "test":  # accuracy is measured on one-object images
+            return single.images, single.labels
+        pairs = load_pairs(split)
+        targets = F.one_hot(single.labels, len(SHAPE_CLASSES)).float()
+        pair_targets = F.one_hot(pairs.labels, len(SHAPE_CLASSES)).float().mean(dim=1)
+        return torch.cat([single.images, pairs.images]), torch.cat([targets, pair_targets])
+    if name == "shapes_shuffled":
+        single = load_anywhere("train")
+        n = RECIPES[name]["images"]
+        shuffled = torch.randperm(n, generator=torch.Generator().manual_seed(7))
+        return single.images[:n], single.labels[:n][shuffled]
     recipe = RECIPES[name]
     data = load_shapes(split, textures=recipe.get("textures", "random"), patch=recipe.get("patch"))
     return data.images, data.labels
@@ -163,6 +205,9 @@ def train(
         )
 
     model = ARCHITECTURES[name]()
+    if "start_from" in recipe:
+        # the shipped weights of that model (retrain it first if you changed its recipe)
+        model.load_state_dict(load_model(recipe["start_from"]).state_dict())
     fit(
         model,
         train_x,
@@ -171,7 +216,7 @@ def train(
         batch_size=recipe["batch_size"],
         lr=recipe["lr"],
         max_shift=recipe["max_shift"],
-        flips=name.startswith("shapes"),  # shapes have no preferred orientation
+        flips=recipe.get("flips", name.startswith("shapes")),  # shapes have no orientation
         seed=seed,
         progress=progress,
         desc=f"training {name}",

@@ -43,7 +43,17 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from zoo import assert_same_state, reference_library, state
 
-from course_utils import adversarial, attribution, dream, gradcam, guided, hooks, saliency, style
+from course_utils import (
+    adversarial,
+    attribution,
+    dream,
+    gradcam,
+    guided,
+    hooks,
+    occlusion,
+    saliency,
+    style,
+)
 
 torchattacks = reference_library("torchattacks")
 
@@ -449,6 +459,47 @@ def check_input_gradient_of_a_channel(case):
     assert_agrees(ours, theirs)
 
 
+def check_integrated_gradients(case):
+    steps = 3
+    with unchanged(case):
+        ours = saliency.integrated_gradients(
+            case.model, case.x, case.target, baseline=0.2, steps=steps, batch_size=4
+        )
+    # By hand: the gradient at the midpoints of the path from a grey image to x, averaged.
+    x = plain(case.x)
+    baseline = torch.full_like(x, 0.2)
+    total = torch.zeros_like(x)
+    for k in range(steps):
+        point = leaf(baseline + (k + 0.5) / steps * (x - baseline))
+        (gradient,) = torch.autograd.grad(pick_by_hand(case.ref(point), case.target), point)
+        total += gradient
+    assert_agrees(ours, (x - baseline) * total / steps)
+
+
+def check_occlusion(case):
+    size = case.x.shape[-1]
+    window = size // 3
+    with unchanged(case):
+        ours = occlusion.occlusion(
+            case.model, case.x, case.target, window=window, stride=window, baseline=0.5,
+            batch_size=5,
+        )  # fmt: skip
+    # By hand: hide each window in turn (a last one touching the far edge), average the drops.
+    x = plain(case.x)
+    starts = sorted({*range(0, size - window + 1, window), size - window})
+    total, count = torch.zeros(len(x), size, size), torch.zeros(size, size)
+    with torch.no_grad():
+        original = case.ref(x).gather(1, case.target[:, None])[:, 0]
+        for top in starts:
+            for left in starts:
+                hidden = x.clone()
+                hidden[:, :, top : top + window, left : left + window] = 0.5
+                drop = original - case.ref(hidden).gather(1, case.target[:, None])[:, 0]
+                total[:, top : top + window, left : left + window] += drop[:, None, None]
+                count[top : top + window, left : left + window] += 1
+    assert_agrees(ours, total / count)
+
+
 def check_grad_cam_raw(case):
     with unchanged(case):
         ours = gradcam.grad_cam(
@@ -685,6 +736,10 @@ TARGETED = {
     "guided_grad_cam": lambda c, t: gradcam.guided_grad_cam(c.model, c.x, t, layer=c.cam_layer),
     "fgsm": lambda c, t: adversarial.fgsm(c.model, c.x, t, eps=0.03),
     "pgd": lambda c, t: adversarial.pgd(c.model, c.x, t, eps=0.03, steps=2, seed=2),
+    "integrated_gradients": lambda c, t: saliency.integrated_gradients(c.model, c.x, t, steps=2),
+    "occlusion": lambda c, t: occlusion.occlusion(
+        c.model, c.x, t, window=c.x.shape[-1] // 2, stride=c.x.shape[-1] // 2
+    ),
 }
 NEEDS_RELU_MODULES = {"guided_backprop", "deconvnet", "guided_grad_cam"}
 
@@ -772,6 +827,8 @@ WITH_IMAGES = {
     ),
     "layer_objective": lambda c, x: dream.layer_objective(c.model, c.feature_layer)(x),
     "style_extract": lambda c, x: style.extract(c.model, x, c.layers),
+    "integrated_gradients": lambda c, x: saliency.integrated_gradients(c.model, x, 0, steps=2),
+    "occlusion": lambda c, x: occlusion.occlusion(c.model, x, 0),
 }
 
 

@@ -1,18 +1,27 @@
 """The course's explanation methods agree with Captum and pytorch-grad-cam.
 
 Both libraries are test-only dependencies: the lessons never import them. Each method is
-compared on small random CNNs (one with ``ReLU(inplace=True)``) and on the shipped models.
+compared on small random CNNs (one with ``ReLU(inplace=True)``) and on the shipped models;
+integrated gradients and occlusion also on a CNN whose ReLUs are ``F.relu`` calls.
 """
 
 import pytest
 import torch
-from captum.attr import Deconvolution, GuidedBackprop, LayerGradCam, Saliency
+from captum.attr import (
+    Deconvolution,
+    GuidedBackprop,
+    IntegratedGradients,
+    LayerGradCam,
+    Occlusion,
+    Saliency,
+)
 from pytorch_grad_cam import GradCAM as LibraryGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from test_any_model import FunctionalReLUNet
 from torch import nn
-from zoo import small_cnn
+from zoo import assert_same_state, small_cnn, state
 
-from course_utils import gradcam, guided, models, saliency
+from course_utils import gradcam, guided, models, occlusion, saliency
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
 
@@ -87,3 +96,74 @@ def test_cross_checks_leave_the_models_as_they_were():
     gradcam.grad_cam(model, x, TARGETS, layer=layer)
     assert [type(m) for m in model.modules()] == before
     assert not model.training
+
+
+# Integrated gradients and occlusion need no ReLU modules: they also run on F.relu calls.
+with torch.random.fork_rng():
+    torch.manual_seed(2)
+    FUNCTIONAL = ("functional-relu", FunctionalReLUNet().eval(), torch.rand(4, 3, 32, 32), None)
+GRADIENT_FREE_CASES = [*CASES, FUNCTIONAL]
+GRADIENT_FREE_IDS = [case[0] for case in GRADIENT_FREE_CASES]
+# (window, stride) per image size, chosen so that the windows tile the image exactly: Captum
+# stops at the last stride that fits, where ours adds a window at the far edge.
+WINDOWS = {20: (6, 2), 28: (8, 4), 32: (8, 4), 64: (16, 12)}
+
+
+def assert_close_to_scale(ours, theirs, tol=1e-5):
+    """Equal up to ``tol`` times the reference's largest value: random CNNs give tiny
+    attributions, where a fixed absolute tolerance would accept anything."""
+    scale = theirs.abs().max().item()
+    assert scale > 0, "the reference is all zeros: comparing with it would prove nothing"
+    torch.testing.assert_close(ours, theirs, rtol=tol, atol=tol * scale)
+
+
+def baselines_for(x, form):
+    """The same baseline for both libraries: (ours, Captum's)."""
+    if form == "zeros":
+        return None, None  # both default to a black image
+    if form == "constant":
+        return 0.5, 0.5
+    per_image = torch.rand(x.shape, generator=torch.Generator().manual_seed(7))
+    return per_image, per_image
+
+
+@pytest.mark.parametrize("case", GRADIENT_FREE_CASES, ids=GRADIENT_FREE_IDS)
+@pytest.mark.parametrize("form", ["zeros", "constant", "per-image"])
+def test_integrated_gradients_equals_captum_riemann_middle(case, form):
+    _, model, x, _ = case
+    ours_baseline, their_baseline = baselines_for(x, form)
+    before = state(model)
+    ours = saliency.integrated_gradients(
+        model, x, TARGETS, baseline=ours_baseline, steps=8, batch_size=10
+    )
+    assert_same_state(before, state(model))
+    theirs = IntegratedGradients(model).attribute(
+        x.clone(), baselines=their_baseline, target=TARGETS, n_steps=8, method="riemann_middle"
+    )
+    assert_close_to_scale(ours, theirs)
+
+
+@pytest.mark.parametrize("case", GRADIENT_FREE_CASES, ids=GRADIENT_FREE_IDS)
+@pytest.mark.parametrize("form", ["zeros", "per-image"])  # a constant: test_ig_occlusion.py
+def test_occlusion_equals_captum_occlusion(case, form):
+    _, model, x, _ = case
+    channels, size = x.shape[1], x.shape[2]
+    window, stride = WINDOWS[size]
+    assert (size - window) % stride == 0
+    ours_baseline, their_baseline = baselines_for(x, form)
+    before = state(model)
+    ours = occlusion.occlusion(
+        model, x, TARGETS, window=window, stride=stride,
+        baseline=0.0 if ours_baseline is None else ours_baseline, batch_size=50,
+    )  # fmt: skip
+    assert_same_state(before, state(model))
+    theirs = Occlusion(model).attribute(
+        x.clone(),
+        sliding_window_shapes=(channels, window, window),
+        strides=(channels, stride, stride),
+        baselines=their_baseline,
+        target=TARGETS,
+    )
+    # Captum gives every channel the same value (the window covers them all).
+    assert torch.equal(theirs[:, 0], theirs[:, -1])
+    assert_close_to_scale(ours, theirs[:, 0])

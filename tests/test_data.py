@@ -208,3 +208,48 @@ def test_shapes_on_a_canvas_keep_their_size_and_leave_the_centre():
     assert anywhere.masks[:, 48, 48].float().mean() < 0.4
     with pytest.raises(ValueError, match="canvas"):
         data.make_shapes(4, canvas=32)
+
+
+def test_scale_varies_the_object_size_within_its_range():
+    fixed = data.make_shapes(120, seed=6, canvas=96)
+    varied = data.make_shapes(120, seed=6, canvas=96, scale=(0.6, 1.25))
+    fixed_area = fixed.masks.flatten(1).sum(1).float()
+    varied_area = varied.masks.flatten(1).sum(1).float()
+    # Area grows with the square of the scale: 0.36x to 1.56x of the unscaled objects' range.
+    assert varied_area.std() > 1.2 * fixed_area.std()
+    assert varied_area.min() < 0.6 * fixed_area.min() and varied_area.max() > fixed_area.max()
+    assert varied.masks[:, 0].sum() == varied.masks[:, :, -1].sum() == 0  # never cut off
+    for bad in [(1.2, 0.8), (0.0, 1.0), (1.0,)]:
+        with pytest.raises(ValueError, match="scale"):
+            data.make_shapes(4, scale=bad)
+
+
+def test_pairs_hold_two_separate_objects_of_different_classes():
+    pairs = shapes.make_pairs(36, seed=2)
+    assert pairs.images.shape == (36, 3, 96, 96) and pairs.masks.shape == (36, 2, 96, 96)
+    assert pairs.labels.shape == (36, 2) and bool((pairs.labels[:, 0] != pairs.labels[:, 1]).all())
+    assert torch.bincount(pairs.labels[:, 0], minlength=6).tolist() == [6] * 6
+    assert bool(pairs.masks.flatten(2).any(dim=2).all()), "both objects are drawn"
+    assert not (pairs.masks[:, 0] & pairs.masks[:, 1]).any(), "the objects never overlap"
+    # The second object was painted over the background, not under it: its pixels differ
+    # from the first object's fill and from the background's mean.
+    for image, masks in zip(pairs.images[:6], pairs.masks[:6]):
+        assert not torch.equal(image[:, masks[0]].mean(1), image[:, masks[1]].mean(1))
+    again = shapes.make_pairs(36, seed=2)
+    assert all(torch.equal(a, b) for a, b in zip(pairs, again))
+    with pytest.raises(ValueError, match="do not fit"):
+        shapes.make_pairs(2, size=64, canvas=64, scale=(1.25, 1.25))
+
+
+def test_anywhere_splits_are_fixed_held_out_copies():
+    test, pairs = shapes.load_anywhere("test"), shapes.load_pairs("test")
+    assert test.images.shape == (1200, 3, 96, 96) and pairs.images.shape == (600, 3, 96, 96)
+    train = shapes.make_shapes(4, seed=shapes.ANYWHERE_SPLITS["train"][0], canvas=96)
+    assert not torch.equal(train.images[:4], test.images[:4])
+    test.images.zero_()
+    assert float(shapes.load_anywhere("test").images.sum()) > 0
+    centres = test.masks.float().mean(0)  # where objects lie, over the whole split
+    assert centres[48, 48] < 0.4 and centres[20, 20] > 0.02, "objects lie anywhere"
+    for load in (shapes.load_anywhere, shapes.load_pairs):
+        with pytest.raises(ValueError, match="'train' or 'test'"):
+            load("val")

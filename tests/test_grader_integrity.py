@@ -674,7 +674,7 @@ def test_the_grader_knows_what_every_lessons_hidden_tests_import():
         lesson = Lesson.load(name)
         if "course_reference" in source:
             assert lesson.hidden_names, name
-        # Lesson 08's hidden tests also import torch's DataLoader, which a student's answer
+        # Lesson 09's hidden tests also import torch's DataLoader, which a student's answer
         # may use as well: only the names of the reference answers count.
         assert "DataLoader" not in lesson.hidden_names
         released = "\n".join(c.source for c in read(lesson_path(name)).cells)

@@ -1,6 +1,6 @@
 """Grade made-up submissions of every lesson with `tools/grade.py`, as an instructor would.
 
-For each lesson 01-09, in a temporary work folder, two submissions go through the whole
+For each lesson 01-10, in a temporary work folder, two submissions go through the whole
 sandboxed pipeline (collect, repair, run, score, gradebook, CSV):
 
 - perfect:  every answer from solutions/, handed in as <student>/<anything>.ipynb

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import adversarial, models, train
+from course_utils import adversarial, models, shapes, train
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -44,10 +44,35 @@ def test_the_patch_model_depends_on_the_patch():
 
 
 def test_the_texture_model_decides_by_texture_and_the_shapes_model_by_shape():
-    """Lesson 08's story: on cue-conflict images the two models follow different cues."""
+    """Lesson 09's story: on cue-conflict images the two models follow different cues."""
     data = train.load_shapes("test", textures="class", conflict=True)
     biases = {}
     for name in ("shapes", "shapes_texture"):
         predictions = models.predict(models.load_model(name), data.images).argmax(dim=1)
         biases[name] = adversarial.shape_bias(predictions, data.labels, data.texture_labels)
     assert biases["shapes"] > 0.9 and biases["shapes_texture"] < 0.4, biases
+
+
+def test_the_anywhere_model_finds_objects_the_shapes_model_misses():
+    """Lessons 04, 06 and 07 score explanations on objects anywhere on a larger canvas."""
+    data = train.load_shapes("test")  # a reminder that the old test split is centred
+    anywhere = shapes.load_anywhere("test")
+    accuracies = {
+        name: (
+            models.predict(models.load_model(name), anywhere.images).argmax(1) == anywhere.labels
+        )
+        .float()
+        .mean()
+        .item()
+        for name in ("shapes", "shapes_anywhere")
+    }
+    assert accuracies["shapes_anywhere"] > accuracies["shapes"] + 0.3, accuracies
+    assert data.images.shape[-1] == 64 and anywhere.images.shape[-1] == 96
+
+
+def test_the_shuffled_model_memorized_and_knows_nothing_else():
+    """Lesson 07's data randomization test: labels it memorized, chance on new images."""
+    model = models.load_model("shapes_shuffled")
+    anywhere = shapes.load_anywhere("test")
+    accuracy = (models.predict(model, anywhere.images).argmax(1) == anywhere.labels).float().mean()
+    assert accuracy < 0.3, f"{accuracy:.2f} on held-out images: it learned more than noise"

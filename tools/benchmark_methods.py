@@ -21,11 +21,18 @@ import captum
 import torch
 import torchattacks
 import torchvision
-from captum.attr import GuidedBackprop, LayerGradCam, NoiseTunnel, Saliency
+from captum.attr import (
+    GuidedBackprop,
+    IntegratedGradients,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from course_utils import adversarial, gradcam, guided, models, saliency
+from course_utils import adversarial, gradcam, guided, models, occlusion, saliency
 
 # Captum sets requires_grad on the input itself and says so at every call; it also warns
 # each time it hooks ReLUs for guided backprop. Neither is news to a benchmark.
@@ -41,6 +48,10 @@ LAYERS = {
     "mobilenet_v3_small": "features.12",  # the last conv + BN + Hardswish block
 }
 EPS, ALPHA = 8 / 255, 2 / 255
+IG_STEPS = 16
+# On the 64 px batch, 3 x 3 windows that tile the image exactly (Captum stops at the last
+# stride that fits; ours adds a window at the far edge, which here is already there).
+WINDOW, STRIDE = 32, 16
 
 
 def build_model(name: str) -> torch.nn.Module:
@@ -87,6 +98,15 @@ def pairs(model, x, t, layer):
         )  # fmt: skip
         return maps.amax(dim=1)
 
+    def library_occlusion():
+        # 9 windows x 4 images: as many images per forward pass as ours (batch_size=64)
+        # takes, rather than Captum's default of one window per pass.
+        maps = Occlusion(model).attribute(
+            x, sliding_window_shapes=(3, WINDOW, WINDOW), strides=(3, STRIDE, STRIDE),
+            target=t, perturbations_per_eval=16,
+        )  # fmt: skip
+        return maps[:, 0]  # every channel holds the same value
+
     def library_raw_grad_cam():
         return LayerGradCam(model, module).attribute(x, target=t, relu_attributions=True)[:, 0]
 
@@ -106,6 +126,21 @@ def pairs(model, x, t, layer):
             lambda: saliency.smoothgrad(model, x, t, n_samples=10, noise_level=0.15),
             library_smoothgrad,
             None,  # no value check: the two draw different noise
+        ),
+        (
+            "integrated_grads",
+            # 16 steps x 4 images: one pass for both (ours: batch_size=64; Captum: all at once)
+            lambda: saliency.integrated_gradients(model, x, t, steps=IG_STEPS),
+            lambda: IntegratedGradients(model).attribute(
+                x, target=t, n_steps=IG_STEPS, method="riemann_middle"
+            ),
+            close(1e-5),
+        ),
+        (
+            "occlusion",
+            lambda: occlusion.occlusion(model, x, t, window=WINDOW, stride=STRIDE),
+            library_occlusion,
+            close(1e-5),
         ),
         (
             "guided_backprop",

@@ -8,6 +8,7 @@ _SOLUTION = correct_answers(read(solution_path("06_grad_cam")))
 _GRAD_CAM = _SOLUTION["ex1_answer"]
 _GUIDED = _SOLUTION["ex2_answer"]
 _POINTING = _SOLUTION["ex3_answer"]
+_DISCRIMINATION = _SOLUTION["ex4_answer"]
 
 _WINDOW = "window = masks[n, top : r + tolerance + 1, left : c + tolerance + 1]"
 
@@ -93,10 +94,41 @@ WRONG_ANSWERS = {
             "top, left = r - tolerance, c - tolerance",
         ),
     ],
+    "ex4_answer": [
+        # Rows and columns swapped: the flat index is split with the height (non-square maps).
+        _with(
+            _DISCRIMINATION,
+            "rows, cols = peaks // width, peaks % width",
+            "rows, cols = peaks // height, peaks % height",
+        ),
+        # Counts a hit when the peak is on either object, not on the object of the class asked.
+        _with(
+            _DISCRIMINATION,
+            "hits = masks[image, own, rows, cols]",
+            "hits = masks.any(dim=1)[image, rows, cols]",
+        ),
+        # Counts images instead of maps: an image is right only when both of its maps are.
+        _with(
+            _DISCRIMINATION,
+            "return hits.float().mean().item()",
+            "return hits.all(dim=1).float().mean().item()",
+        ),
+        # The argmax over the wrong axis: over the two maps at each pixel, not over the pixels.
+        _with(_DISCRIMINATION, "argmax(dim=2)", "argmax(dim=1)"),
+        # Ties: a hit when any pixel that shares the maximum lies on the object.
+        _with(
+            _DISCRIMINATION,
+            "hits = masks[image, own, rows, cols]",
+            "hits = (masks & (maps == maps.amax(dim=(2, 3), keepdim=True))).any(dim=(2, 3))",
+        ),
+        # Returns a tensor instead of a Python float.
+        _with(_DISCRIMINATION, "hits.float().mean().item()", "hits.float().mean()"),
+    ],
 }
 
 EXPECT_FAIL = {
     "ex1_answer": ["ex1_hidden"],
     "ex2_answer": ["ex2_hidden"],
     "ex3_answer": ["ex3_hidden"],
+    "ex4_answer": ["ex4_hidden"],
 }

@@ -1,10 +1,10 @@
-"""Plausible wrong answers for lessons/07_dreaming (format: tests/notebook_utils.py)."""
+"""Plausible wrong answers for lessons/08_dreaming (format: tests/notebook_utils.py)."""
 
 from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
-_SOLUTION = correct_answers(read(solution_path("07_dreaming")))
+_SOLUTION = correct_answers(read(solution_path("08_dreaming")))
 _DREAM_STEP = _SOLUTION["ex1_answer"]
 _BLUR = _SOLUTION["ex2_answer"]
 _FLIP_RATE = _SOLUTION["ex3_answer"]

@@ -1,11 +1,11 @@
-"""Plausible wrong answers for lessons/08_adversarial (format: tests/notebook_utils.py)."""
+"""Plausible wrong answers for lessons/09_adversarial (format: tests/notebook_utils.py)."""
 
 from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import cut_lines as _cut
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
-_SOLUTION = correct_answers(read(solution_path("08_adversarial")))
+_SOLUTION = correct_answers(read(solution_path("09_adversarial")))
 _FOOLING = _SOLUTION["ex1_answer"]
 _FGSM = _SOLUTION["ex2_answer"]
 _PGD = _SOLUTION["ex3_answer"]

@@ -1,11 +1,11 @@
-"""Plausible wrong answers for lessons/09_style_transfer (format: tests/notebook_utils.py)."""
+"""Plausible wrong answers for lessons/10_style_transfer (format: tests/notebook_utils.py)."""
 
 from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import cut_lines as _cut
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
-_SOLUTION = correct_answers(read(solution_path("09_style_transfer")))
+_SOLUTION = correct_answers(read(solution_path("10_style_transfer")))
 _CONTENT = _SOLUTION["ex1_answer"]
 _GRAM = _SOLUTION["ex2_answer"]
 _STYLE = _SOLUTION["ex3_answer"]
