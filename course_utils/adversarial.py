@@ -11,6 +11,8 @@ All attacks work on images in [0, 1] (apply normalization inside the model) and 
 * :class:`BitDepth`: an input-transformation "defense", with the straight-through
   gradient (BPDA) an adaptive attacker uses to break it.
 * :func:`shape_bias`: shape versus texture decisions on cue-conflict images.
+* :func:`adversarial_patch`: one small patch that pushes many images to a target class
+  wherever it is pasted, with :func:`paste_patch` and :func:`patch_positions`.
 """
 
 from __future__ import annotations
@@ -235,11 +237,15 @@ class _RoundStraightThrough(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
+        # BEGIN EXERCISE 09_adversarial
         return torch.round(x)
+        # END EXERCISE
 
     @staticmethod
     def backward(ctx, grad_output):
+        # BEGIN EXERCISE 09_adversarial
         return grad_output
+        # END EXERCISE
 
 
 class BitDepth(nn.Module):
@@ -294,4 +300,125 @@ def shape_bias(predictions, shape_labels, texture_labels) -> float:
     if shape + texture == 0:
         raise ValueError("no prediction matched the shape or the texture: shape bias is undefined")
     return shape / (shape + texture)
+    # END EXERCISE
+
+
+def patch_positions(
+    x: torch.Tensor, size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw a random position for a ``size x size`` patch on every image of ``x``.
+
+    Draws ``tops = torch.randint(0, H - size + 1, (N,), generator=generator)``, then
+    ``lefts`` the same way with ``W``, so the patch always lies fully inside the image.
+
+    Args:
+        x: images ``(N, C, H, W)``; only the shape is used.
+        size: side of the square patch in pixels.
+        generator: a ``torch.Generator``; the same seed gives the same positions.
+
+    Returns:
+        ``(tops, lefts)``: two ``(N,)`` integer tensors, the top-left corner of each patch.
+
+    Example:
+        >>> tops, lefts = patch_positions(images, 16, torch.Generator().manual_seed(0))
+    """
+    x = check_images(x)
+    height, width = x.shape[-2:]
+    if not 1 <= size <= min(height, width):
+        raise ValueError(f"size must be between 1 and {min(height, width)}, got {size}")
+    tops = torch.randint(0, height - size + 1, (len(x),), generator=generator)
+    lefts = torch.randint(0, width - size + 1, (len(x),), generator=generator)
+    return tops, lefts
+
+
+def paste_patch(x: torch.Tensor, patch: torch.Tensor, tops, lefts) -> torch.Tensor:
+    """Copies of the images with ``patch`` pasted over them (differentiable in ``patch``).
+
+    Args:
+        x: images ``(N, C, H, W)``; not modified.
+        patch: ``(C, h, w)``, the same patch for every image.
+        tops, lefts: the top-left corner of the patch, one int for all images or ``N`` ints.
+
+    Returns:
+        ``(N, C, H, W)``: ``x`` with ``patch`` in place of the pixels it covers; gradients
+        flow to ``patch`` (and to ``x`` outside the patch).
+
+    Example:
+        >>> patched = paste_patch(images, torch.ones(3, 8, 8), 1, 1)  # white top-left squares
+    """
+    x = check_images(x)
+    if not isinstance(patch, torch.Tensor) or patch.ndim != 3 or patch.shape[0] != x.shape[1]:
+        got = tuple(patch.shape) if isinstance(patch, torch.Tensor) else type(patch).__name__
+        raise ValueError(f"patch must have shape ({x.shape[1]}, h, w) like the images, got {got}")
+    height, width = patch.shape[1:]
+    corners = []
+    for name, values, limit in [
+        ("tops", tops, x.shape[2] - height),
+        ("lefts", lefts, x.shape[3] - width),
+    ]:
+        values = torch.as_tensor(values).long().reshape(-1)
+        if values.numel() not in (1, len(x)):
+            raise ValueError(f"{name} must be one int or {len(x)} of them, got {values.numel()}")
+        if (values < 0).any() or (values > limit).any():
+            raise ValueError(
+                f"{name} must lie in 0..{limit} so that the patch fits inside the images, "
+                f"got {sorted(set(values.tolist()))}"
+            )
+        corners.append(values.expand(len(x)).tolist())
+    patched = x.clone()
+    for n, (top, left) in enumerate(zip(*corners)):
+        patched[n, :, top : top + height, left : left + width] = patch
+    return patched
+
+
+def adversarial_patch(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    *,
+    size: int = 16,
+    steps: int = 40,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Optimize one square patch that makes ``model`` predict ``target`` wherever it is pasted.
+
+    A universal, targeted attack (Brown et al. 2017): the same patch for every image, at a
+    fresh random position on every image in every step. Start from uniform noise; each
+    step pastes the patch (:func:`paste_patch` at :func:`patch_positions`), takes the
+    gradient of the mean cross-entropy for ``target`` with respect to the patch, and moves
+    the patch by ``-lr * sign(gradient)``, clamped to [0, 1]. One generator, seeded with
+    ``seed``, draws the starting patch (``torch.rand(C, size, size)``) and then the
+    positions of every step, in that order.
+
+    Args:
+        model: a classifier returning logits; run in eval mode, its mode is restored.
+        x: the images to optimize on, ``(N, C, H, W)`` in [0, 1]; not modified. Measure the
+            patch on *other* images: a fooling rate on these ones is flattering.
+        target: the class to reach, one int or ``N``.
+        size: side of the square patch in pixels.
+        steps: number of signed gradient steps; lr: size of each step in pixel units.
+        seed: the seed of the starting patch and of the positions.
+
+    Returns:
+        ``(C, size, size)``: the patch, values in [0, 1], detached.
+
+    Example:
+        >>> patch = adversarial_patch(load_model("shapes"), images, 5, size=16, steps=40)
+    """
+    # BEGIN EXERCISE 09_adversarial
+    x = check_unit_range(x, "x").detach()
+    if not 1 <= size <= min(x.shape[-2:]):
+        raise ValueError(f"size must be between 1 and {min(x.shape[-2:])}, got {size}")
+    targets = as_targets(target, len(x))
+    generator = torch.Generator().manual_seed(seed)
+    patch = torch.rand(x.shape[1], size, size, generator=generator)
+    with eval_mode(model), torch.enable_grad():
+        for _ in range(steps):
+            tops, lefts = patch_positions(x, size, generator)
+            leaf = patch.clone().requires_grad_(True)
+            loss = F.cross_entropy(model(paste_patch(x, leaf, tops, lefts)), targets)
+            (grad,) = torch.autograd.grad(loss, leaf)
+            patch = (patch - lr * grad.sign()).clamp(0, 1)
+    return patch.detach()
     # END EXERCISE

@@ -133,3 +133,75 @@ def test_fit_applies_perturb_to_every_batch(batch):
     model = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(16, 3))
     train.fit(model, x, y, epochs=2, batch_size=2, perturb=perturb, progress=False)
     assert seen == [2, 2, 1, 2, 2, 1]
+
+
+def test_paste_patch_replaces_only_the_covered_pixels_and_passes_gradients(batch):
+    x, _ = batch
+    before = x.clone()
+    patch = torch.full((1, 2, 2), 7.0, requires_grad=True)
+    patched = adversarial.paste_patch(x, patch, torch.tensor([0, 1, 2, 0, 2]), 1)
+    assert torch.equal(x, before)
+    inside = torch.zeros_like(x, dtype=torch.bool)
+    for n, top in enumerate([0, 1, 2, 0, 2]):
+        inside[n, :, top : top + 2, 1:3] = True
+    assert (patched[inside] == 7).all() and torch.equal(patched[~inside], x[~inside])
+    (grad,) = torch.autograd.grad(patched.sum(), patch)
+    assert (grad == len(x)).all()  # every image contributes once per patch pixel
+    with pytest.raises(ValueError, match=r"lie in 0\.\.2"):
+        adversarial.paste_patch(x, patch.detach(), 3, 0)
+    with pytest.raises(ValueError, match="one int or 5"):
+        adversarial.paste_patch(x, patch.detach(), [0, 1], 0)
+    with pytest.raises(ValueError, match=r"shape \(1, h, w\)"):
+        adversarial.paste_patch(x, torch.ones(3, 2, 2), 0, 0)
+
+
+def test_patch_positions_are_seeded_and_keep_the_patch_inside(batch):
+    x, _ = batch
+    tops, lefts = adversarial.patch_positions(x, 3, torch.Generator().manual_seed(4))
+    assert tops.shape == lefts.shape == (5,)
+    assert tops.min() >= 0 and tops.max() <= 1 and lefts.min() >= 0 and lefts.max() <= 1
+    again = adversarial.patch_positions(x, 3, torch.Generator().manual_seed(4))
+    assert torch.equal(tops, again[0]) and torch.equal(lefts, again[1])
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        adversarial.patch_positions(x, 5, torch.Generator())
+
+
+def test_adversarial_patch_follows_the_sign_of_the_gradient_and_leaves_the_model_alone(batch):
+    x, _ = batch
+    # Class 1 scores the sum of the pixels: its loss falls as every patch pixel brightens.
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2)).train()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.stack([torch.zeros(16), torch.ones(16)]))
+        model[2].bias.zero_()
+    start = torch.rand(1, 2, 2, generator=torch.Generator().manual_seed(3))
+    for target, steps, expected in [(1, 4, start + 0.4), (0, 2, start - 0.2), (1, 30, 1.0)]:
+        patch = adversarial.adversarial_patch(model, x, target, size=2, steps=steps, lr=0.1, seed=3)
+        torch.testing.assert_close(patch, torch.as_tensor(expected).expand(1, 2, 2).clamp(0, 1))
+    assert model.training and all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        adversarial.adversarial_patch(model, x, 1, size=6)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        adversarial.adversarial_patch(model, x * 3, 1, size=2)
+
+
+def test_adversarial_patch_is_seeded_and_fools_the_shapes_model_on_other_images():
+    model = models.load_model("shapes")
+    train_x = data.make_shapes(16, seed=90).images  # the patch is optimized on these
+    test = data.make_shapes(120, seed=91)  # and measured on these
+    test_x, test_y = test.images, test.labels
+    patch = adversarial.adversarial_patch(model, train_x, 5, size=16, steps=20, lr=0.05)
+    again = adversarial.adversarial_patch(model, train_x, 5, size=16, steps=20, lr=0.05)
+    assert patch.shape == (3, 16, 16) and torch.equal(patch, again)
+    assert patch.min() >= 0 and patch.max() <= 1
+    tops, lefts = adversarial.patch_positions(test_x, 16, torch.Generator().manual_seed(1))
+    noise = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
+    keep = test_y != 5
+    rates = [
+        (models.predict(model, adversarial.paste_patch(test_x, p, tops, lefts)).argmax(1) == 5)[
+            keep
+        ]
+        .float()
+        .mean()
+        for p in (patch, noise)
+    ]
+    assert rates[0] > 0.5 and rates[0] > rates[1] + 0.3, rates

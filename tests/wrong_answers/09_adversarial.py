@@ -10,11 +10,15 @@ _FOOLING = _SOLUTION["ex1_answer"]
 _FGSM = _SOLUTION["ex2_answer"]
 _PGD = _SOLUTION["ex3_answer"]
 _ACCURACY = _SOLUTION["ex4_answer"]
-_SHAPE_BIAS = _SOLUTION["ex5_answer"]
+_ROUND = _SOLUTION["ex5_answer"]
+_SHAPE_BIAS = _SOLUTION["ex6_answer"]
+_PATCH = _SOLUTION["ex7_answer"]
 
 
 _UNTARGETED = "step = -eps if targeted else eps"
 _PROJECTION = "images = original + (images - original).clamp(-eps, eps)"
+_PATCH_STEP = "patch = (patch - lr * grad.sign()).clamp(0, 1)"
+_POSITIONS = "tops, lefts = adversarial.patch_positions(x, size, generator)"
 
 WRONG_ANSWERS = {
     "ex1_answer": [
@@ -88,6 +92,14 @@ WRONG_ANSWERS = {
         ),
     ],
     "ex5_answer": [
+        # The true derivative of rounding: zero, so the attacker is blind again.
+        _with(_ROUND, "return grad_output", "return torch.zeros_like(grad_output)"),
+        # The derivative of the identity, 1, instead of the incoming gradient times 1.
+        _with(_ROUND, "return grad_output", "return torch.ones_like(grad_output)"),
+        # Rounds down instead of to the nearest integer.
+        _with(_ROUND, "return torch.round(x)", "return torch.floor(x)"),
+    ],
+    "ex6_answer": [
         # Divides by all images, including the decisions that follow neither cue.
         _with(_SHAPE_BIAS, "return shape / (shape + texture)", "return shape / len(predictions)"),
         # The texture share instead of the shape share.
@@ -100,6 +112,36 @@ WRONG_ANSWERS = {
             "    shape = shape.sum().item()",
         ),
     ],
+    "ex7_answer": [
+        # Gradient ascent: raises the loss of the target, a patch that pushes away from it.
+        _with(_PATCH, _PATCH_STEP, "patch = (patch + lr * grad.sign()).clamp(0, 1)"),
+        # No clamp: the patch's values leave [0, 1].
+        _with(_PATCH, _PATCH_STEP, "patch = patch - lr * grad.sign()"),
+        # A step along the raw gradient instead of its sign.
+        _with(_PATCH, _PATCH_STEP, "patch = (patch - lr * grad).clamp(0, 1)"),
+        # Positions drawn once, before the loop: the patch only learns to work there.
+        _with(
+            _with(_PATCH, "            " + _POSITIONS + "\n", ""),
+            "    with attribution.eval_mode(model)",
+            "    " + _POSITIONS + "\n    with attribution.eval_mode(model)",
+        ),
+        # One position per step, shared by all the images.
+        _with(
+            _PATCH, "patch_positions(x, size, generator)", "patch_positions(x[:1], size, generator)"
+        ),
+        # .backward() fills the .grad of the model's weights as well.
+        _with(
+            _PATCH,
+            "(grad,) = torch.autograd.grad(loss, leaf)",
+            "loss.backward()\n            grad = leaf.grad",
+        ),
+        # Optimizes in training mode (dropout makes every step random).
+        _with(
+            _PATCH,
+            "with attribution.eval_mode(model), torch.enable_grad():",
+            "with torch.enable_grad():",
+        ),
+    ],
 }
 
 EXPECT_FAIL = {
@@ -108,4 +150,6 @@ EXPECT_FAIL = {
     "ex3_answer": ["ex3_hidden"],
     "ex4_answer": ["ex4_hidden"],
     "ex5_answer": ["ex5_hidden"],
+    "ex6_answer": ["ex6_hidden"],
+    "ex7_answer": ["ex7_hidden"],
 }
