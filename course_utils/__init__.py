@@ -16,7 +16,10 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``occlusion``: explanations by hiding part of the image, without gradients (lesson 07)
 * ``evaluation``: scoring explanations: IoU, pointing game, class discrimination, sanity
   checks, deletion and insertion curves
-* ``dream``: class and channel visualization, DeepDream, translation tests (lesson 08)
+* ``dream``: class and channel visualization, DeepDream, guided dreams, translation tests
+  (lesson 08)
+* ``param``: feature visualization with a Fourier, colour-decorrelated image and random
+  transformations (lesson 08)
 * ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 09)
 * ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 10)
 

@@ -5,6 +5,7 @@ Three objectives, one recipe (gradient ascent on the image):
 * :func:`dream_to_target`: make the softmax output match a chosen one-hot target.
 * :func:`class_visualization`: make one class score (the logit) as large as possible.
 * :func:`deepdream` and :func:`channel_visualization`: make a layer's activations large.
+* :func:`guided_dream`: make a layer respond to a photo the way it responds to a guide image.
 
 Unregularized ascent finds noise the model is sure about; the regularizers here
 (:func:`jitter`, :func:`gaussian_blur`, L2 decay, :func:`clip_small`) steer it towards
@@ -362,6 +363,103 @@ def deepdream(
     # END EXERCISE
 
 
+def guide_objective(
+    model: nn.Module, layer: str, guide: torch.Tensor, baseline: torch.Tensor | None = None
+):
+    """A function ``x -> scalar``: how much ``x`` activates ``layer`` *the way the guide does*.
+
+    With ``g`` the guide's activation vector at ``layer`` averaged over its positions and
+    images (``(K,)``, one entry per channel), the objective is the mean over the images and
+    positions of ``x`` of the dot product ``<a(x)[:, i, j], g>``. Its gradient pushes up the
+    channels the guide uses, each in proportion to how strongly the guide uses it. (DeepDream's
+    mean squared activation has the gradient ``2 <a(x), da/dx>``: the photo is its own guide.)
+    With ``baseline`` images, ``g`` becomes ``max(g - b, 0)`` with ``b`` their average vector:
+    only the channels the guide activates *more than a typical image* count, and the dream is
+    never pushed to remove what typical images have.
+
+    Args:
+        model: any network; layer: its layer (``hooks.layer_names(model)``).
+        guide: images ``(M, C, H', W')``; their size may differ from that of ``x``.
+        baseline: optional images ``(B, C, H'', W'')``, e.g. a few hundred training images.
+
+    Returns:
+        A function of images ``(N, C, H, W)`` returning a 0-dim tensor.
+    """
+    get_layer(model, layer)
+
+    def mean_vector(images, name):
+        with eval_mode(model), torch.no_grad():
+            act = run_recording(model, check_images(images, name), layer)[1][layer]
+        return act.mean(dim=(0, 2, 3))  # (K,)
+
+    direction = mean_vector(guide, "guide")
+    if baseline is not None:
+        direction = (direction - mean_vector(baseline, "baseline")).clamp_min(0)
+
+    def objective(x):
+        act = run_recording(model, check_images(x), layer)[1][layer]
+        return torch.einsum("nkhw,k->nhw", act, direction).mean()
+
+    return objective
+
+
+def guided_dream(
+    model: nn.Module,
+    x: torch.Tensor,
+    guide: torch.Tensor,
+    *,
+    layer: str,
+    baseline: torch.Tensor | None = None,
+    steps: int = 10,
+    lr: float = 0.02,
+    n_octaves: int = 3,
+    scale: float = 1.4,
+    jitter_px: int = 4,
+    seed: int = 0,
+    progress: bool = False,
+    octaves=octave_sizes,
+) -> torch.Tensor:
+    """DeepDream towards a guide: grow in ``x`` what ``layer`` sees in the ``guide`` image.
+
+    The recipe of :func:`deepdream` (octaves, jitter, ``lr * g / mean|g|`` steps, clamp to
+    [0, 1]) with :func:`guide_objective` in place of the mean squared activation.
+
+    Args:
+        model: any network; layer: its layer.
+        x: images ``(N, C, H, W)`` in [0, 1]; not modified.
+        guide: images ``(M, C, H', W')`` in [0, 1], any size (their activations are averaged).
+        baseline: optional images whose average activation is subtracted from the guide's
+            (:func:`guide_objective`); without it, channels that every image activates
+            dominate and the dream looks much like plain DeepDream.
+        steps, lr, n_octaves, scale, jitter_px, seed: as in :func:`deepdream`.
+        octaves: called as ``octaves((H, W), n_octaves, scale)``; a function like
+            :func:`octave_sizes` (yours, say).
+
+    Returns:
+        ``(N, C, H, W)`` dreamed images in [0, 1].
+
+    Example:
+        >>> cat, stripes = data.load_photo("chelsea", 96), data.load_photo("brick", 96)
+        >>> dreamed = guided_dream(model, cat[None], stripes[None], layer="relu3")
+    """
+    image = check_images(x).detach()
+    objective = guide_objective(model, layer, guide, baseline)
+    generator = torch.Generator().manual_seed(seed)
+    sizes = octaves(tuple(image.shape[-2:]), n_octaves, scale)
+    detail = torch.zeros(len(image), image.shape[1], *sizes[0])
+    bar = tqdm(total=steps * len(sizes), desc=f"guided dream {layer}", disable=not progress)
+    with eval_mode(model):
+        for size in sizes:
+            base = _resize(image, size)
+            dreamed = (base + _resize(detail, size)).clamp(0, 1)
+            for _ in range(steps):
+                dreamed = _jittered_ascent_step(objective, dreamed, lr, jitter_px, generator)
+                bar.update()
+            detail = dreamed - base
+    bar.close()
+    return dreamed
+
+
 def channel_visualization(
     model: nn.Module,
     target: int | list[int],
@@ -374,6 +472,7 @@ def channel_visualization(
     blur_sigma: float = 0.5,
     blur_every: int = 4,
     seed: int = 0,
+    noise: float = 0.05,
     blur=gaussian_blur,
 ) -> torch.Tensor:
     """For each channel, an image (from grey plus noise) that maximizes its mean activation.
@@ -386,6 +485,9 @@ def channel_visualization(
         target: the channel (or a list of channels) of ``layer`` to visualize.
         layer: the layer (``hooks.layer_names(model)``); shape: ``(C, H, W)`` of the images.
         blur_every: blur every this many steps (0: never).
+        noise: standard deviation of the Gaussian noise added to the grey start. A channel
+            that is zero on (almost) flat grey gets no gradient and its image stays grey;
+            more noise gives it something to respond to.
         blur: the blur, called as ``blur(x, blur_sigma)`` when ``blur_sigma > 0``; a function
             like :func:`gaussian_blur` (yours, say).
 
@@ -399,7 +501,7 @@ def channel_visualization(
     with eval_mode(model):
         for channel in channels:
             objective = layer_objective(model, layer, channel)
-            x = (0.5 + 0.05 * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
+            x = (0.5 + noise * torch.randn(1, *shape, generator=generator)).clamp(0, 1)
             for step in range(steps):
                 x = _jittered_ascent_step(objective, x, lr, jitter_px, generator)
                 if blur_every and (step + 1) % blur_every == 0 and blur_sigma > 0:

@@ -247,3 +247,52 @@ def test_fit_trains_a_small_classifier_and_is_seeded():
         nn.Sequential(nn.Flatten(), nn.Linear(100, 2)), images, labels, 20, 8, 0.05, progress=False
     )
     assert (plain(images).argmax(dim=1) == labels).float().mean() > 0.9
+
+
+def test_guide_objective_is_the_dot_product_with_the_guides_mean_activation():
+    model = small_cnn().eval()
+    g = torch.Generator().manual_seed(3)
+    guide, baseline, x = (torch.rand(n, 1, 12, 12, generator=g) for n in (2, 3, 1))
+    act = {}
+    for name, images in (("guide", guide), ("baseline", baseline), ("x", x)):
+        act[name] = model[:2](images)  # layer "1": the ReLU after the first convolution
+    direction = act["guide"].mean(dim=(0, 2, 3))
+    expected = (act["x"] * direction[None, :, None, None]).sum(dim=1).mean()
+    with torch.no_grad():
+        torch.testing.assert_close(dream.guide_objective(model, "1", guide)(x), expected)
+        centred = (direction - act["baseline"].mean(dim=(0, 2, 3))).clamp_min(0)
+        assert (centred == 0).any() and (centred > 0).any()  # the clamp is tested
+        torch.testing.assert_close(
+            dream.guide_objective(model, "1", guide, baseline)(x),
+            (act["x"] * centred[None, :, None, None]).sum(dim=1).mean(),
+        )
+
+
+def test_guided_dream_raises_the_guide_objective_and_leaves_the_model_alone():
+    model = small_cnn().train()
+    g = torch.Generator().manual_seed(4)
+    image, guide = torch.rand(1, 1, 20, 16, generator=g), torch.rand(2, 1, 12, 12, generator=g)
+    kwargs = dict(layer="4", steps=5, lr=0.05, n_octaves=2, scale=1.5, jitter_px=2)
+    out = dream.guided_dream(model, image, guide, **kwargs)
+    assert model.training and no_hooks(model)
+    assert all(p.grad is None for p in model.parameters())
+    assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
+    torch.testing.assert_close(out, dream.guided_dream(model, image, guide, **kwargs))
+    objective = dream.guide_objective(model.eval(), "4", guide)
+    with torch.no_grad():
+        assert objective(out) > objective(image)
+    torch.testing.assert_close(
+        dream.guided_dream(model, image, guide, **{**kwargs, "lr": 0.0}), image
+    )
+    sizes = []
+
+    def octaves(size, n, scale):
+        sizes.append((size, n, scale))
+        return dream.octave_sizes(size, n, scale)
+
+    torch.testing.assert_close(
+        dream.guided_dream(model, image, guide, octaves=octaves, **kwargs), out
+    )
+    assert sizes == [((20, 16), 2, 1.5)]
+    with pytest.raises(ValueError, match="guide"):
+        dream.guided_dream(model, image, guide[0], layer="4")

@@ -10,6 +10,8 @@ _BLUR = _SOLUTION["ex2_answer"]
 _FLIP_RATE = _SOLUTION["ex3_answer"]
 _OCTAVES = _SOLUTION["ex4_answer"]
 _DEEPDREAM = _SOLUTION["ex5_answer"]
+_FOURIER = _SOLUTION["ex6_answer"]
+_TRANSFORM = _SOLUTION["ex7_answer"]
 
 _WINDOW = "padded[..., m - dy : m - dy + height, m - dx : m - dx + width]"
 _EXPONENTS = "range(n_octaves - 1, -1, -1)"
@@ -125,6 +127,38 @@ WRONG_ANSWERS = {
         # No clamp: pixel values leave [0, 1].
         _with(_DEEPDREAM, "/ scale_).clamp(0, 1)", "/ scale_)"),
     ],
+    "ex6_answer": [
+        # No 1 / frequency scale: every frequency gets the same weight (fine noise dominates).
+        _with(_FOURIER, "torch.fft.irfft2(spectrum * scale,", "torch.fft.irfft2(spectrum,"),
+        # Multiplied by the frequency instead of divided: the constant term vanishes.
+        _with(
+            _FOURIER,
+            "scale = 1 / frequency.clamp_min(1 / max(height, width))",
+            "scale = frequency.clamp_min(1 / max(height, width))",
+        ),
+        # The colour matrix transposed.
+        _with(_FOURIER, '"ij,njhw->nihw"', '"ji,njhw->nihw"'),
+        # irfft2's default normalization instead of "ortho": everything shrinks by sqrt(H W).
+        _with(_FOURIER, ', norm="ortho")', ")"),
+        # Row and column frequencies both from the width.
+        _with(_FOURIER, "fy = torch.fft.fftfreq(height)", "fy = torch.fft.fftfreq(width)[:height]"),
+    ],
+    "ex7_answer": [
+        # Zero padding instead of grey.
+        _with(_TRANSFORM, "(pad, pad, pad, pad), value=0.5)", "(pad, pad, pad, pad))"),
+        # dx and dy swapped in the roll.
+        _with(_TRANSFORM, "shifts=(dy, dx)", "shifts=(dx, dy)"),
+        # Degrees passed to cos and sin as if they were radians.
+        _with(_TRANSFORM, "a = math.radians(degrees)", "a = degrees"),
+        # Multiplied by the scale: the content shrinks instead of growing.
+        _with(_TRANSFORM, "theta = theta / scale", "theta = theta * scale"),
+        # Rotation in the opposite sense (the matrix transposed).
+        _with(
+            _TRANSFORM,
+            "[[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]]",
+            "[[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]]",
+        ),
+    ],
 }
 
 EXPECT_FAIL = {
@@ -133,4 +167,6 @@ EXPECT_FAIL = {
     "ex3_answer": ["ex3_hidden"],
     "ex4_answer": ["ex4_hidden"],
     "ex5_answer": ["ex5_hidden"],
+    "ex6_answer": ["ex6_hidden"],
+    "ex7_answer": ["ex7_hidden"],
 }
