@@ -47,7 +47,8 @@ help:
 	@echo "make train    retrain the networks shipped in data/ (digits, shapes, shapes_*)"
 	@echo "make benchmark  time each lesson in a fresh kernel (run time, peak memory), then"
 	@echo "               score the explanation methods (localization, class discrimination,"
-	@echo "               deletion/insertion), then grade 40"
+	@echo "               deletion/insertion), run style transfer 300 steps at the explorer's"
+	@echo "               extremes (does the loss ever rise?), then grade 40"
 	@echo "               made-up submissions with plain nbgrader and with make grade, then"
 	@echo "               time each method against its reference library (Captum,"
 	@echo "               pytorch-grad-cam, torchattacks) on 4 models, checking they agree"
@@ -109,6 +110,7 @@ train: setup
 benchmark: setup
 	$(BIN)/python tools/benchmark_lessons.py
 	$(BIN)/python tools/pointing_game.py
+	$(BIN)/python tools/style_stability.py
 	$(BIN)/python tools/benchmark_grading.py
 	$(BIN)/python tools/benchmark_methods.py
 

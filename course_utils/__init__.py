@@ -21,7 +21,8 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 * ``param``: feature visualization with a Fourier, colour-decorrelated image and random
   transformations (lesson 08)
 * ``adversarial``: FGSM, PGD, a defense and its adaptive attack, shape bias (lesson 09)
-* ``style``, ``artwork``: style transfer with Gram matrices; painted style images (lesson 10)
+* ``style``, ``artwork``: style transfer with Gram matrices, random VGG and filter-bank
+  instruments, a texture statistic; painted style images (lesson 10)
 
 Every explanation, attack and dream is called the same way, so one call teaches them all::
 

@@ -14,6 +14,11 @@ et al. leave ``F F^T`` unnormalized and divide the loss by ``4 C^2 (HW)^2``; the
 tutorial divides by ``C H W``; CS231n by ``C H W`` too. All differ only by one constant
 per layer, which the layer weights absorb, so the same weights give different results
 under different conventions.
+
+Valid pixels: the optimizer changes an unconstrained tensor ``z`` and the image is
+``torch.sigmoid(z)``, always in (0, 1). Clamping the pixels after each step instead (the
+classic loop, ``constrain="clamp"``) moves the image behind L-BFGS's back: its memory of
+past steps goes stale and long runs blow up.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -97,7 +103,7 @@ def tv_loss(images: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
 
 def make_closure(
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    z: torch.Tensor,
     extractor: nn.Module,
     content_layer: str,
     content_target: torch.Tensor,
@@ -109,11 +115,13 @@ def make_closure(
 ) -> Callable[[], torch.Tensor]:
     """The function ``optimizer.step`` calls in style transfer (lesson 10, exercise 5).
 
-    Each call zeroes the gradients, runs ``extractor`` on ``x`` once, computes
-    ``content_loss + style_loss + tv_loss`` of ``x``, backpropagates it and returns it.
+    Each call zeroes the gradients, makes the image ``x = torch.sigmoid(z)``, runs
+    ``extractor`` on ``x`` once, computes ``content_loss + style_loss + tv_loss`` of ``x``,
+    backpropagates it (into ``z.grad``) and returns it.
 
     Args:
-        optimizer: an optimizer over ``[x]``; x: the ``(1, 3, H, W)`` image, requires grad.
+        optimizer: an optimizer over ``[z]``; z: ``(1, 3, H, W)``, any real numbers, requires
+            grad (the image is its sigmoid, so every pixel stays in (0, 1)).
         content_layer, content_target: the content layer and the photo's features there.
         style_layers, style_targets: the style layers and the painting's Gram matrices.
         content_weight, style_weights (one per style layer), tv_weight: the loss weights.
@@ -123,6 +131,7 @@ def make_closure(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
+        x = torch.sigmoid(z)
         features = extract(extractor, x, layers)
         loss = (
             content_loss(features[0], content_target, content_weight)
@@ -170,6 +179,128 @@ def random_vgg(widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> nn.
     return network.eval().requires_grad_(False)
 
 
+class FilterBanks(nn.Module):
+    """One layer of random filters of several sizes, applied to an image pyramid.
+
+    At octave ``k`` the image is average-pooled ``k`` times (halved in size each time), then
+    every filter bank (one ``Conv2d`` per size, ``width`` filters each) and a ReLU run on it;
+    the octave's feature maps are concatenated and come out of the layer ``scale{k}``. A
+    7x7 filter at octave 3 sees a 56-pixel region, so a few small filters cover strokes,
+    patches and their arrangement. Built by :func:`random_filter_banks`.
+    """
+
+    def __init__(self, sizes: Sequence[int], width: int, octaves: int, seed: int):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.banks = nn.ModuleList()
+        for size in sizes:
+            conv = nn.Conv2d(3, width, size, padding=size // 2, padding_mode="reflect")
+            with torch.no_grad():
+                weight = torch.randn(conv.weight.shape, generator=generator)
+                conv.weight.copy_(weight * (2.0 / (3 * size * size)) ** 0.5)
+                conv.bias.zero_()
+            self.banks.append(conv)
+        for octave in range(octaves):  # named places for hooks: extract(net, x, ["scale0"])
+            self.add_module(f"scale{octave}", nn.Identity())
+        self.octaves = octaves
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = images - 0.5  # centre the pixels so the ReLUs see both signs
+        for octave in range(self.octaves):
+            if octave:
+                images = F.avg_pool2d(images, 2)
+            maps = torch.cat([F.relu(bank(images)) for bank in self.banks], dim=1)
+            out = getattr(self, f"scale{octave}")(maps)
+        return out
+
+
+def random_filter_banks(
+    sizes: Sequence[int] = (3, 5, 7), width: int = 64, octaves: int = 4, seed: int = 0
+) -> FilterBanks:
+    """A shallow, untrained texture network: many random filters at several scales.
+
+    Ustyuzhaninov et al. (2017) found that one layer of many random filters of several
+    sizes synthesizes textures as well as deep trained networks do. This is a cheap version
+    of it for a laptop: small filters, applied to the image halved ``octaves - 1`` times.
+
+    Args:
+        sizes: filter sizes (odd); width: filters per size; octaves: image scales; seed.
+
+    Returns:
+        :class:`FilterBanks` in eval mode, frozen; its layers ``scale0`` ... hold
+        ``(N, len(sizes) * width, H / 2**k, W / 2**k)`` feature maps.
+
+    Example:
+        >>> texture_net = random_filter_banks()
+        >>> grams = [gram_matrix(f) for f in extract(texture_net, painting[None], ["scale0"])]
+    """
+    if not sizes or any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in sizes):
+        raise ValueError(f"sizes must be odd whole numbers >= 1, got {sizes!r}")
+    if not isinstance(width, int) or width < 1 or not isinstance(octaves, int) or octaves < 1:
+        raise ValueError(f"width and octaves must be whole numbers >= 1, got {width}, {octaves}")
+    return FilterBanks(tuple(sizes), width, octaves, seed).eval().requires_grad_(False)
+
+
+class TwoNetworks(nn.Module):
+    """Two frozen networks side by side, to read content from one and style from the other.
+
+    Its layers are named ``content.<layer>`` and ``style.<layer>``; one forward pass runs
+    both networks on the same images. Built by :func:`two_networks`.
+    """
+
+    def __init__(self, content: nn.Module, style: nn.Module):
+        super().__init__()
+        self.content, self.style = content, style
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.content(images)
+        return self.style(images)
+
+
+def two_networks(content: nn.Module, style: nn.Module) -> TwoNetworks:
+    """``TwoNetworks(content, style)``, frozen and in eval mode.
+
+    Example:
+        >>> net = two_networks(random_vgg(), random_filter_banks())
+        >>> extract(net, cat[None], ["content.relu3_1", "style.scale0"])
+    """
+    return TwoNetworks(content, style).eval().requires_grad_(False)
+
+
+def orientation_coherence(image: torch.Tensor, sigma: float = 1.5) -> float:
+    """How much of an image's edge energy is lined up in one direction locally, in [0, 1].
+
+    The structure tensor ``J`` (products of the brightness gradients, smoothed with a
+    Gaussian of ``sigma`` pixels) has eigenvalues ``l1 >= l2`` at each pixel; this returns
+    ``sum(l1 - l2) / sum(l1 + l2)``. Strokes and stripes score high; noise and round blobs
+    low (uniform noise about 0.3). A texture measure of *structure*, which colour
+    histograms miss.
+
+    Args:
+        image: ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1].
+    """
+    image = check_images(image if image.ndim == 4 else image[None], "image")
+    grey = image.detach().mean(dim=1, keepdim=True)
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    gx = F.conv2d(padded, sobel[None, None])
+    gy = F.conv2d(padded, sobel.T[None, None])
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(t**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+
+    def smooth(a: torch.Tensor) -> torch.Tensor:  # separable Gaussian: rows, then columns
+        a = F.pad(a, (radius, radius, 0, 0), mode="replicate")
+        a = F.conv2d(a, kernel.view(1, 1, 1, -1))
+        a = F.pad(a, (0, 0, radius, radius), mode="replicate")
+        return F.conv2d(a, kernel.view(1, 1, -1, 1))
+
+    jxx, jyy, jxy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
+    spread = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)  # l1 - l2
+    return float(spread.sum() / (jxx + jyy).sum().clamp(min=1e-12))
+
+
 def extract(
     extractor: nn.Module, images: torch.Tensor, layers: Sequence[str]
 ) -> list[torch.Tensor]:
@@ -200,6 +331,7 @@ def style_transfer(
     seed: int = 0,
     progress: bool = True,
     functions: Mapping[str, Callable] | None = None,
+    constrain: str = "sigmoid",
 ) -> tuple[torch.Tensor, list[float]]:
     """Optimize an image so its features match ``content`` and its Gram matrices ``style``.
 
@@ -212,12 +344,15 @@ def style_transfer(
         content_weight, style_weights (one per layer, or one for all), tv_weight: loss weights
             (with ``tv_weight=0`` the TV loss is left out).
         steps: optimizer iterations (L-BFGS: each may evaluate the loss several times).
-        optimizer: ``"lbfgs"`` or ``"adam"``; lr: its learning rate (defaults 1 and 0.02).
+        optimizer: ``"lbfgs"`` or ``"adam"``; lr: its learning rate (defaults 1 and 0.1).
         init: ``"content"``, ``"noise"`` (seeded uniform), or an image tensor.
         functions: your own versions of this module's ``content_loss``, ``gram_matrix``,
             ``style_loss``, ``tv_loss`` or ``make_closure``, by name, used instead of the
             course's (lesson 10 passes the ones you wrote). ``make_closure`` is used when
-            there are both a content and a style image.
+            there are both a content and a style image (and ``constrain="sigmoid"``).
+        constrain: ``"sigmoid"`` optimizes ``z`` with image ``sigmoid(z)`` (pixels always
+            valid, the optimizer sees the whole story); ``"clamp"`` optimizes the pixels and
+            clamps them to [0, 1] after each step (the classic loop; it can blow up L-BFGS).
 
     Returns:
         ``(image, losses)``: the ``(1, 3, H, W)`` result in [0, 1] and the total loss at
@@ -237,6 +372,8 @@ def style_transfer(
     unknown = sorted(set(functions or {}) - set(use))
     if unknown:
         raise ValueError(f"functions: unknown names {unknown}; expected some of {sorted(use)}")
+    if constrain not in ("sigmoid", "clamp"):
+        raise ValueError(f"constrain must be 'sigmoid' or 'clamp', got {constrain!r}")
     use.update(functions or {})
     images = [x if x is None or x.ndim == 4 else x[None] for x in (content, style)]
     content, style = images
@@ -255,23 +392,28 @@ def style_transfer(
             if style is None
             else [use["gram_matrix"](f) for f in extract(extractor, style, style_layers)]
         )
-    x = _initial_image(init, content if content is not None else style, seed).requires_grad_(True)
-    opt = _make_optimizer(x, optimizer, lr)
-    if content is not None and style is not None:
+    start = _initial_image(init, content if content is not None else style, seed)
+    sigmoid = constrain == "sigmoid"
+    # sigmoid(logit(p)) = p; keeping p off 0 and 1 keeps z finite and its gradient alive.
+    z = (torch.logit(start.clamp(0.01, 0.99)) if sigmoid else start).requires_grad_(True)
+    opt = _make_optimizer(z, optimizer, lr)
+    if content is not None and style is not None and sigmoid:
         closure = use["make_closure"](
-            opt, x, extractor, content_layer, content_target, style_layers, style_targets,
+            opt, z, extractor, content_layer, content_target, style_layers, style_targets,
             content_weight, style_weights, tv_weight,
         )  # fmt: skip
-    else:  # feature inversion or texture synthesis: one loss (and TV if asked)
+    else:
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
+            x = torch.sigmoid(z) if sigmoid else z
+            loss = 0.0
             if content is not None:
                 features = extract(extractor, x, [content_layer])[0]
                 loss = use["content_loss"](features, content_target, content_weight)
-            else:
+            if style is not None:
                 features = extract(extractor, x, style_layers)
-                loss = use["style_loss"](features, style_targets, style_weights)
+                loss = loss + use["style_loss"](features, style_targets, style_weights)
             if tv_weight:
                 loss = loss + use["tv_loss"](x, tv_weight)
             loss.backward()
@@ -280,9 +422,11 @@ def style_transfer(
     losses = []
     for _ in tqdm(range(steps), desc=optimizer, disable=not progress):
         losses.append(opt.step(closure).item())
-        with torch.no_grad():
-            x.clamp_(0, 1)  # keep valid pixel values
-    return x.detach().clamp(0, 1), losses
+        if not sigmoid:
+            with torch.no_grad():
+                z.clamp_(0, 1)  # valid pixels, at the price of a stale L-BFGS memory
+    image = torch.sigmoid(z) if sigmoid else z.clamp(0, 1)
+    return image.detach(), losses
 
 
 def _initial_image(init, reference: torch.Tensor, seed: int) -> torch.Tensor:
@@ -299,7 +443,12 @@ def _initial_image(init, reference: torch.Tensor, seed: int) -> torch.Tensor:
 
 def _make_optimizer(x: torch.Tensor, optimizer: str, lr: float | None) -> torch.optim.Optimizer:
     if optimizer == "lbfgs":
-        return torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=20)
+        # A line search (strong Wolfe conditions) makes every step lower the loss; it may
+        # evaluate the loss a few times per step (max_eval: at most 10).
+        return torch.optim.LBFGS(
+            [x], lr=lr or 1.0, max_iter=1, max_eval=10, history_size=20,
+            line_search_fn="strong_wolfe",
+        )  # fmt: skip
     if optimizer == "adam":
-        return torch.optim.Adam([x], lr=lr or 0.02)
+        return torch.optim.Adam([x], lr=lr or 0.1)
     raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")

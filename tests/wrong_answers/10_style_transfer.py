@@ -118,6 +118,10 @@ WRONG_ANSWERS = {
         _with(_CLOSURE, "        loss.backward()\n", ""),
         # The TV loss of the content target instead of the image.
         _with(_CLOSURE, "tv_loss(x, tv_weight)", "tv_loss(content_target, tv_weight)"),
+        # Forgets the sigmoid: the losses of z itself, as if z were the image.
+        _with(_CLOSURE, "        x = torch.sigmoid(z)\n", "        x = z\n"),
+        # Clamps z to [0, 1] instead of passing it through the sigmoid.
+        _with(_CLOSURE, "x = torch.sigmoid(z)", "x = z.clamp(0, 1)"),
     ],
 }
 
