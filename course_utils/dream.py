@@ -497,6 +497,8 @@ def channel_visualization(
     channels = _dream_targets(target).tolist()
     _check_every(blur_every)
     generator = torch.Generator().manual_seed(seed)
+    if not isinstance(noise, int | float) or noise < 0:
+        raise ValueError(f"noise must be a number >= 0 (a standard deviation), got {noise!r}")
     images = []
     with eval_mode(model):
         for channel in channels:

@@ -264,6 +264,9 @@ def two_networks(content: nn.Module, style: nn.Module) -> TwoNetworks:
         >>> net = two_networks(random_vgg(), random_filter_banks())
         >>> extract(net, cat[None], ["content.relu3_1", "style.scale0"])
     """
+    for name, network in (("content", content), ("style", style)):
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"{name} must be a network (nn.Module), got {type(network).__name__}")
     return TwoNetworks(content, style).eval().requires_grad_(False)
 
 
@@ -279,6 +282,9 @@ def orientation_coherence(image: torch.Tensor, sigma: float = 1.5) -> float:
     Args:
         image: ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1].
     """
+    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
+        got = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"image must be a (3, H, W) or (1, 3, H, W) tensor, got {got}")
     image = check_images(image if image.ndim == 4 else image[None], "image")
     grey = image.detach().mean(dim=1, keepdim=True)
     sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8

@@ -170,6 +170,8 @@ def test_channel_visualization_raises_its_channel():
         objective = dream.layer_objective(model, "1", channel)
         with torch.no_grad():
             assert objective(image[None]) > objective(grey)
+    with pytest.raises(ValueError, match="noise must be a number >= 0"):
+        dream.channel_visualization(model, 0, layer="1", shape=(1, 12, 12), steps=1, noise=-1)
 
 
 def test_channel_visualization_takes_the_blur_it_is_given():

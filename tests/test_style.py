@@ -189,6 +189,8 @@ def test_two_networks_read_content_and_style_in_one_pass():
     torch.testing.assert_close(content, style.extract(net.content, image, ["relu2_1"])[0])
     torch.testing.assert_close(texture, style.extract(net.style, image, ["scale1"])[0])
     assert no_hooks(net)
+    with pytest.raises(TypeError, match="must be a network"):
+        style.two_networks(style.random_vgg(), "vgg")
 
 
 def test_orientation_coherence_tells_strokes_from_noise():
@@ -197,6 +199,8 @@ def test_orientation_coherence_tells_strokes_from_noise():
     assert style.orientation_coherence(stripes) > 0.95
     assert 0.2 < style.orientation_coherence(noise) < 0.4
     assert style.orientation_coherence(artwork.brush_strokes(64)) > 0.45
+    with pytest.raises(ValueError, match=r"\(3, H, W\) or \(1, 3, H, W\)"):
+        style.orientation_coherence(torch.rand(5, 5))
 
 
 def test_style_transfer_uses_the_functions_it_is_given():
