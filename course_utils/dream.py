@@ -201,6 +201,7 @@ def class_visualization(
     Returns:
         ``(T, C, H, W)`` images, one per target.
     """
+    # BEGIN EXERCISE 08_dreaming
     targets = _dream_targets(target)
     _check_every(blur_every)
     generator = torch.Generator().manual_seed(seed)
@@ -215,6 +216,7 @@ def class_visualization(
                 x = blur(x, blur_sigma)
             x = clip_small(x, clip_fraction, baseline=start)
     return x
+    # END EXERCISE
 
 
 def dream_to_target(
@@ -239,6 +241,7 @@ def dream_to_target(
     Returns:
         ``(images, losses)``: ``(T, C, H, W)`` and the mean loss after each step.
     """
+    # BEGIN EXERCISE 08_dreaming
     targets = _dream_targets(target)
     generator = torch.Generator().manual_seed(seed)
     low, high = value_range
@@ -259,6 +262,7 @@ def dream_to_target(
                 x.clamp_(low, high)
             losses.append(loss.item())
     return x.detach(), losses
+    # END EXERCISE
 
 
 def octave_sizes(

@@ -12,11 +12,14 @@ Example:
     >>> with record_gradients(model, "conv2") as grads:
     ...     model(images)[:, 3].sum().backward()
     >>> grads["conv2"].shape                     # same shape as the conv2 output
+    >>> with hook_recorder(model, "conv2") as (acts, grads):    # both at once
+    ...     model(images)[:, 3].sum().backward()
 """
 
 import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -183,6 +186,70 @@ def record_gradients(model: nn.Module, layers: str | list[str]) -> Iterator[dict
     finally:
         for handle in handles:
             handle.remove()
+
+
+class Recording(NamedTuple):
+    """What :func:`hook_recorder` yields: two dicts ``layer name -> tensor``."""
+
+    activations: dict[str, torch.Tensor]
+    gradients: dict[str, torch.Tensor]
+
+
+@contextmanager
+def hook_recorder(model: nn.Module, layers: str | list[str]) -> Iterator[Recording]:
+    """Record the outputs of some layers in the forward pass, and their gradients in the backward.
+
+    Both halves in one block: forward passes fill ``activations``, ``backward()`` (or
+    ``torch.autograd.grad``) fills ``gradients``. Every hook, those on the modules and
+    those on their output tensors, is removed when the block ends, also after an error.
+
+    Args:
+        model: Any ``nn.Module``.
+        layers: One layer name or a list of names (see :func:`layer_names`).
+
+    Yields:
+        ``Recording(activations, gradients)``, a pair that unpacks like a tuple:
+        ``activations[name]`` is a detached copy of the layer's output, e.g. (N, K, H, W);
+        ``gradients[name]`` the gradient of what is backpropagated with respect to that
+        output, same shape. The latest pass wins. A forward pass run without gradients
+        (under ``torch.no_grad()``) records its activations and no gradient, without error.
+
+    Raises:
+        UnknownLayerError: a layer name the model does not have (before any hook exists).
+
+    Example:
+        >>> with hook_recorder(model, ["conv1", "relu2"]) as (acts, grads):
+        ...     model(images)[:, 3].sum().backward()
+        >>> acts["relu2"].shape == grads["relu2"].shape
+        True
+    """
+    # BEGIN EXERCISE 02_activations
+    modules = _resolve(model, layers)
+    recording = Recording({}, {})
+    handles = []
+
+    def make_hook(name):
+        def save_gradient(grad):
+            recording.gradients[name] = grad.detach().clone()
+
+        def save_output(module, inputs, output):
+            output = _as_tensor(name, output)
+            # A copy: an in-place ReLU after the layer would overwrite the output itself.
+            recording.activations[name] = output.detach().clone()
+            if output.requires_grad:  # else no backward pass can reach it (torch.no_grad())
+                # A tensor hook sees d(target)/d(output), also when an in-place op follows.
+                handles.append(output.register_hook(save_gradient))
+
+        return save_output
+
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        yield recording
+    finally:
+        for handle in handles:
+            handle.remove()
+    # END EXERCISE
 
 
 @torch.no_grad()

@@ -6,9 +6,11 @@ from torch import nn
 from zoo import hook_count
 
 from course_utils.hooks import (
+    Recording,
     UnknownLayerError,
     collect_activations,
     get_layer,
+    hook_recorder,
     layer_names,
     record_activations,
     record_gradients,
@@ -58,7 +60,7 @@ def test_layer_names_and_get_layer(model):
     assert get_layer(nested, "0.0") is nested[0][0]
 
 
-@pytest.mark.parametrize("recorder", [record_activations, record_gradients])
+@pytest.mark.parametrize("recorder", [record_activations, record_gradients, hook_recorder])
 def test_unknown_layer_lists_valid_names_and_registers_nothing(model, recorder):
     with pytest.raises(UnknownLayerError) as info:
         with recorder(model, ["conv1", "conv9"]):  # conv1 is valid: it must not get a hook
@@ -224,3 +226,86 @@ def test_record_activations_attached_keeps_the_graph():
     with record_activations(model, "0") as acts:
         model(x)
     assert not acts["0"].requires_grad
+
+
+# --- hook_recorder: both halves in one block -----------------------------------------------
+
+
+def _manual(model, x, target):
+    """conv1, pool1, conv2 outputs of TinyCNN (eval mode) and their gradients for logit `target`."""
+    a1 = model.conv1(x)
+    p1 = model.pool1(torch.relu(a1))
+    a2 = model.conv2(p1)
+    score = model.fc(model.pool2(torch.relu(a2)).flatten(1))[:, target].sum()
+    return [a1, p1, a2], torch.autograd.grad(score, [a1, p1, a2])
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_hook_recorder_equals_autograd_for_several_layers(x, inplace):
+    torch.manual_seed(0)
+    model = TinyCNN(inplace=inplace).eval()
+    with hook_recorder(model, ["conv1", "pool1", "conv2"]) as recording:
+        assert isinstance(recording, Recording) and recording == ({}, {})
+        model(x)[:, 2].sum().backward()
+    acts, grads = recording  # unpacks like a tuple
+    outputs, expected = _manual(model, x, 2)
+    assert (outputs[0] < 0).any()  # else an in-place ReLU could not clobber anything
+    for name, output, grad in zip(["conv1", "pool1", "conv2"], outputs, expected):
+        torch.testing.assert_close(acts[name], output)
+        torch.testing.assert_close(grads[name], grad)
+        assert not acts[name].requires_grad and not grads[name].requires_grad
+    assert set(acts) == set(grads) == {"conv1", "pool1", "conv2"}
+    assert hook_count(model) == 0
+
+
+def test_hook_recorder_leaves_output_and_input_gradient_unchanged(model, x):
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    with hook_recorder(model, NAMES):
+        out = model(x1)
+        out[:, 0].sum().backward()
+    expected = model(x2)
+    expected[:, 0].sum().backward()
+    torch.testing.assert_close(out, expected)
+    assert out.requires_grad
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+def test_hook_recorder_without_grad_records_no_gradient(model, x):
+    with hook_recorder(model, "conv2") as (acts, grads):
+        with torch.no_grad():
+            out = model(x)
+        assert grads == {} and acts["conv2"].shape == (3, 6, 4, 4)
+        assert not out.requires_grad
+        model(x)[:, 1].sum().backward()  # the same block, with gradients now
+    assert grads["conv2"].shape == (3, 6, 4, 4)
+    assert hook_count(model) == 0
+
+
+def test_hook_recorder_latest_pass_wins(model, x):
+    with hook_recorder(model, "conv2") as (acts, grads):
+        model(x)[:, 0].sum().backward()
+        model(x[:2] * 2)[:, 4].sum().backward()
+    outputs, expected = _manual(model, x[:2] * 2, 4)
+    torch.testing.assert_close(acts["conv2"], outputs[2])
+    torch.testing.assert_close(grads["conv2"], expected[2])
+
+
+def test_hook_recorder_removes_every_hook_after_exit_and_after_exception(model, x):
+    with hook_recorder(model, ["conv1", "conv2"]) as (acts, grads):
+        assert hook_count(model) == 2
+        late = model(x)  # backpropagated only after the block
+    assert hook_count(model) == 0
+    late.sum().backward()
+    assert grads == {}, "a tensor hook outlived the block"
+    before = acts["conv1"].clone()
+    model(x * 3)
+    torch.testing.assert_close(acts["conv1"], before)
+
+    with pytest.raises(KeyError, match="boom"):
+        with hook_recorder(model, ["conv1", "fc"]) as (acts, grads):
+            late = model(x)
+            raise KeyError("boom")
+    assert hook_count(model) == 0
+    late.sum().backward()
+    assert grads == {}

@@ -5,11 +5,108 @@ from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line.
 _SOLUTION = correct_answers(read(solution_path("02_activations")))
-_FIELD = _SOLUTION["ex1_answer"]
-_PATCHES = _SOLUTION["ex2_answer"]
+_RECORDER = _SOLUTION["ex1_answer"]
+_FIELD = _SOLUTION["ex2_answer"]
+_PATCHES = _SOLUTION["ex3_answer"]
+
+_TRY_FINALLY = """    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        yield activations, gradients
+    finally:
+        for handle in handles:
+            handle.remove()"""
+_GUARDED_TENSOR_HOOK = (
+    "            if output.requires_grad:  # False under torch.no_grad(): no gradient to come\n"
+    "                handles.append(output.register_hook(save_gradient))"
+)
+
+# The gradient taken by a module backward hook (grad_output[0]) instead of a tensor hook.
+_MODULE_BACKWARD_HOOK = _RECORDER
+for _old, _new in [
+    (_GUARDED_TENSOR_HOOK + "\n", ""),
+    (
+        "        def save_gradient(grad):\n            gradients[name] = grad.detach().clone()",
+        "        def save_gradient(module, grad_input, grad_output):\n"
+        "            gradients[name] = grad_output[0].detach().clone()",
+    ),
+    ("        return save_output\n", "        return save_output, save_gradient\n"),
+    (
+        "            handles.append(module.register_forward_hook(make_hook(name)))",
+        "            save_output, save_gradient = make_hook(name)\n"
+        "            handles.append(module.register_forward_hook(save_output))\n"
+        "            handles.append(module.register_full_backward_hook(save_gradient))",
+    ),
+]:
+    _MODULE_BACKWARD_HOOK = _with(_MODULE_BACKWARD_HOOK, _old, _new)
 
 WRONG_ANSWERS = {
     "ex1_answer": [
+        # Removes the hooks after the yield without try/finally: an error in the block leaves
+        # every hook on the model.
+        _with(
+            _RECORDER,
+            _TRY_FINALLY,
+            """    for name, module in modules.items():
+        handles.append(module.register_forward_hook(make_hook(name)))
+    yield activations, gradients
+    for handle in handles:
+        handle.remove()""",
+        ),
+        # Stores the output itself (detached, not cloned): an in-place ReLU after the layer
+        # overwrites the record.
+        _with(
+            _RECORDER,
+            "activations[name] = output.detach().clone()",
+            "activations[name] = output.detach()",
+        ),
+        # Clones without detaching: the record is still part of the autograd graph.
+        _with(
+            _RECORDER,
+            "activations[name] = output.detach().clone()",
+            "activations[name] = output.clone()",
+        ),
+        # A module backward hook instead of a tensor hook: fails when an in-place ReLU follows.
+        _MODULE_BACKWARD_HOOK,
+        # Records the gradient of the layer's input instead of its output.
+        _with(
+            _RECORDER,
+            "handles.append(output.register_hook(save_gradient))",
+            "handles.append(inputs[0].register_hook(save_gradient))",
+        ),
+        # The hooks are made in a function that does not take the name: each hook then reads
+        # the loop variable `name` when it runs, so every layer is stored under the last name.
+        _with(
+            _RECORDER,
+            "def make_hook(name):  # a hook for one layer, which remembers that layer's name",
+            "def make_hook(layer):  # a hook for one layer",
+        ),
+        # Removes the hooks before yielding: nothing is ever recorded.
+        _with(
+            _RECORDER,
+            """        yield activations, gradients
+    finally:
+        for handle in handles:
+            handle.remove()""",
+            """    finally:
+        for handle in handles:
+            handle.remove()
+    yield activations, gradients""",
+        ),
+        # Keeps no handle of the tensor hooks: a backward pass after the block still records.
+        _with(
+            _RECORDER,
+            "handles.append(output.register_hook(save_gradient))",
+            "output.register_hook(save_gradient)",
+        ),
+        # Always registers the tensor hook: a pass under torch.no_grad() raises an error.
+        _with(
+            _RECORDER,
+            _GUARDED_TENSOR_HOOK,
+            "            handles.append(output.register_hook(save_gradient))",
+        ),
+    ],
+    "ex2_answer": [
         # Adds up the kernel sizes as if every stride were 1: size = sum(k) - n + 1.
         _with(
             _FIELD,
@@ -29,7 +126,7 @@ WRONG_ANSWERS = {
         # Returns only (size, stride), the receptive field without its position.
         _with(_FIELD, "return size, jump, start", "return size, jump"),
     ],
-    "ex2_answer": [
+    "ex3_answer": [
         # Scores each image by the mean over positions instead of the maximum.
         _with(
             _PATCHES,
@@ -54,6 +151,7 @@ WRONG_ANSWERS = {
 }
 
 EXPECT_FAIL = {
-    "ex1_answer": ["ex1_check", "ex1_hidden"],
-    "ex2_answer": ["ex2_hidden"],
+    "ex1_answer": ["ex1_hidden"],
+    "ex2_answer": ["ex2_check", "ex2_hidden"],
+    "ex3_answer": ["ex3_hidden"],
 }

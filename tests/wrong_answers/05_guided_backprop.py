@@ -4,8 +4,8 @@ from notebook_utils import correct_answers, read, solution_path
 from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
-# The answer cell of exercise 2 holds swap_relus and guided_backprop; each wrong answer
-# breaks one of them.
+# The answer cell of exercise 1 holds the guided rule and ReLUFunction, that of exercise 2
+# swap_relus and guided_backprop; each wrong answer breaks one of them.
 _SOLUTION = correct_answers(read(solution_path("05_guided_backprop")))
 _RULE = _SOLUTION["ex1_answer"]
 _SWAP = _SOLUTION["ex2_answer"]
@@ -39,6 +39,26 @@ WRONG_ANSWERS = {
         _with(_RULE, "grad_output.clamp(min=0) * ", "grad_output * "),
         # Counts x == 0 as active.
         _with(_RULE, "(x > 0)", "(x >= 0)"),
+        # The forward pass works in place: the input itself is changed.
+        _with(_RULE, "return x.clamp(min=0)", "return x.clamp_(min=0)"),
+        # Saves the output instead of the input: the rule sees max(x, 0), not x.
+        _with(
+            _with(
+                _RULE,
+                "ctx.save_for_backward(x)",
+                "output = x.clamp(min=0)\n        ctx.save_for_backward(output)",
+            ),
+            "return x.clamp(min=0)",
+            "return output",
+        ),
+        # One gradient only: PyTorch wants one per input of forward (None for the rule).
+        _with(
+            _RULE,
+            "return ctx.backward_rule(x, grad_output), None",
+            "return ctx.backward_rule(x, grad_output)",
+        ),
+        # The rule's arguments swapped.
+        _with(_RULE, "ctx.backward_rule(x, grad_output)", "ctx.backward_rule(grad_output, x)"),
     ],
     "ex2_answer": [
         # Forgets to put the original ReLUs back.

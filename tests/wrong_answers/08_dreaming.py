@@ -5,19 +5,46 @@ from notebook_utils import replace_once as _with
 
 # The correct answers, read from the teacher notebook; each wrong answer changes a line or two.
 _SOLUTION = correct_answers(read(solution_path("08_dreaming")))
-_DREAM_STEP = _SOLUTION["ex1_answer"]
-_BLUR = _SOLUTION["ex2_answer"]
-_FLIP_RATE = _SOLUTION["ex3_answer"]
-_OCTAVES = _SOLUTION["ex4_answer"]
-_DEEPDREAM = _SOLUTION["ex5_answer"]
-_FOURIER = _SOLUTION["ex6_answer"]
-_TRANSFORM = _SOLUTION["ex7_answer"]
+_TO_TARGET = _SOLUTION["ex1_answer"]
+_DREAM_STEP = _SOLUTION["ex2_answer"]
+_BLUR = _SOLUTION["ex3_answer"]
+_CLASS_VIS = _SOLUTION["ex4_answer"]
+_FLIP_RATE = _SOLUTION["ex5_answer"]
+_OCTAVES = _SOLUTION["ex6_answer"]
+_DEEPDREAM = _SOLUTION["ex7_answer"]
+_FOURIER = _SOLUTION["ex8_answer"]
+_TRANSFORM = _SOLUTION["ex9_answer"]
 
 _WINDOW = "padded[..., m - dy : m - dy + height, m - dx : m - dx + width]"
 _EXPONENTS = "range(n_octaves - 1, -1, -1)"
+_DRAW = "dx, dy = torch.randint(-jitter_px, jitter_px + 1, (2,), generator=generator).tolist()\n"
 
 WRONG_ANSWERS = {
     "ex1_answer": [
+        # No softmax: the raw scores are pulled towards the one-hot target.
+        _with(_TO_TARGET, "probabilities = model(x).softmax(dim=1)", "probabilities = model(x)"),
+        # The sign flipped: gradient ascent on the loss.
+        _with(
+            _TO_TARGET,
+            "(x.grad,) = torch.autograd.grad(loss, x)",
+            "(x.grad,) = torch.autograd.grad(-loss, x)",
+        ),
+        # backward() without zero_grad(): the weights get a .grad and the image's gradients pile up.
+        _with(_TO_TARGET, "(x.grad,) = torch.autograd.grad(loss, x)", "loss.backward()"),
+        # No clamp: the pixels leave [0, 1].
+        _with(
+            _TO_TARGET, "            with torch.no_grad():\n                x.clamp_(0, 1)\n", ""
+        ),
+        # The loss summed over the images instead of averaged.
+        _with(_TO_TARGET, ".sum(dim=1).mean()", ".sum()"),
+        # The model is not put in eval mode (dropout is active in training mode).
+        _with(
+            _TO_TARGET,
+            "with attribution.eval_mode(model), torch.enable_grad():",
+            "with torch.enable_grad():",
+        ),
+    ],
+    "ex2_answer": [
         # Gradient descent instead of ascent: the score goes down.
         _with(_DREAM_STEP, "return (x.detach() + lr", "return (x.detach() - lr"),
         # Maximizes the softmax probability instead of the score (the logit).
@@ -33,7 +60,7 @@ WRONG_ANSWERS = {
             "norms = grad.norm().clamp_min(1e-12).expand(len(x))",
         ),
     ],
-    "ex2_answer": [
+    "ex3_answer": [
         # The kernel is not normalized: the image gets brighter.
         _with(_BLUR, "    kernel = kernel / kernel.sum()\n", ""),
         # Zero padding: a constant image gets dark borders.
@@ -47,7 +74,33 @@ WRONG_ANSWERS = {
         # The radius truncated instead of rounded up.
         _with(_BLUR, "radius = math.ceil(3 * sigma)", "radius = int(3 * sigma)"),
     ],
-    "ex3_answer": [
+    "ex4_answer": [
+        # The jitter is never undone: the shifts pile up.
+        _with(
+            _CLASS_VIS, "x = dream.jitter(stepped, -dx, -dy).clamp(0, 1)", "x = stepped.clamp(0, 1)"
+        ),
+        # One jitter offset for the whole run, drawn before the loop.
+        _with(
+            _with(
+                _CLASS_VIS,
+                "        " + _DRAW,
+                "",
+            ),
+            "    for number in range(steps):\n",
+            "    " + _DRAW + "    for number in range(steps):\n",
+        ),
+        # Blurs and clips after steps 1, 4, 7, ... instead of 3, 6, ... (off by one).
+        _with(_CLASS_VIS, "(number + 1) % blur_every == 0", "number % blur_every == 0"),
+        # The faint pixels are reset to black instead of the background.
+        _with(_CLASS_VIS, "baseline=start", "baseline=0.0"),
+        # No clamp after the step: the pixels leave [0, 1].
+        _with(
+            _CLASS_VIS,
+            "x = dream.jitter(stepped, -dx, -dy).clamp(0, 1)",
+            "x = dream.jitter(stepped, -dx, -dy)",
+        ),
+    ],
+    "ex5_answer": [
         # torch.roll instead of a zero-filled shift: what leaves one side comes back on the other.
         _with(_FLIP_RATE, _WINDOW, "torch.roll(images, shifts=(dy, dx), dims=(2, 3))"),
         # dx and dy swapped: the grid comes out transposed.
@@ -65,7 +118,7 @@ WRONG_ANSWERS = {
             "with torch.no_grad():",
         ),
     ],
-    "ex4_answer": [
+    "ex6_answer": [
         # Largest first.
         _with(_OCTAVES, _EXPONENTS, "range(n_octaves)"),
         # Exponents off by one: the full size is missing.
@@ -77,7 +130,7 @@ WRONG_ANSWERS = {
             "(int(height / scale**k), int(width / scale**k))",
         ),
     ],
-    "ex5_answer": [
+    "ex7_answer": [
         # Gradient descent instead of ascent.
         _with(_DEEPDREAM, "x = (x + lr * grad", "x = (x - lr * grad"),
         # One scale for the whole batch: an image with small gradients barely moves.
@@ -127,7 +180,7 @@ WRONG_ANSWERS = {
         # No clamp: pixel values leave [0, 1].
         _with(_DEEPDREAM, "/ scale_).clamp(0, 1)", "/ scale_)"),
     ],
-    "ex6_answer": [
+    "ex8_answer": [
         # No 1 / frequency scale: every frequency gets the same weight (fine noise dominates).
         _with(_FOURIER, "torch.fft.irfft2(spectrum * scale,", "torch.fft.irfft2(spectrum,"),
         # Multiplied by the frequency instead of divided: the constant term vanishes.
@@ -143,7 +196,7 @@ WRONG_ANSWERS = {
         # Row and column frequencies both from the width.
         _with(_FOURIER, "fy = torch.fft.fftfreq(height)", "fy = torch.fft.fftfreq(width)[:height]"),
     ],
-    "ex7_answer": [
+    "ex9_answer": [
         # Zero padding instead of grey.
         _with(_TRANSFORM, "(pad, pad, pad, pad), value=0.5)", "(pad, pad, pad, pad))"),
         # dx and dy swapped in the roll.
@@ -169,4 +222,6 @@ EXPECT_FAIL = {
     "ex5_answer": ["ex5_hidden"],
     "ex6_answer": ["ex6_hidden"],
     "ex7_answer": ["ex7_hidden"],
+    "ex8_answer": ["ex8_hidden"],
+    "ex9_answer": ["ex9_hidden"],
 }
