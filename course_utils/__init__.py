@@ -4,10 +4,13 @@ Modules (import the ones you need, e.g. ``from course_utils import data, models`
 
 * ``data``: digits, shapes with masks (from ``shapes``), bundled photos, image tensor helpers
 * ``models``: the course CNNs with checksummed weights, ``predict``, an optional ImageNet loader
-* ``hooks``: record activations and gradients of layers chosen by name
+* ``hooks``: record activations and gradients of layers chosen by name (``hook_recorder``:
+  lesson 02)
 * ``viz``: image grids, heatmap overlays, filter grids, Hinton diagrams
 * ``receptive``: receptive fields, unit windows, top-activating image patches
 * ``embeddings``: PCA, k-nearest-neighbour accuracy, activation-atlas grids
+* ``atlas``: an activation atlas of image patches: patch vectors, cell means, a feature
+  visualization of each mean, the nearest real patches (lesson 03)
 * ``env``: device choice, seeding, ``IS_COLAB``, an environment report
 * ``grading``: the checks used by the notebooks' visible and hidden tests
 * ``train``: ``python -m course_utils.train NAME`` retrains a shipped model; ``fit`` trains any
