@@ -8,6 +8,7 @@ All attacks work on images in [0, 1] (apply normalization inside the model) and 
 * :func:`pgd`: many small sign steps, each followed by a projection back into the
   ``eps``-ball around the original image and the valid range.
 * :func:`accuracy_under_attack`: accuracy on attacked images for several ``eps``.
+* :func:`adversarial_training_step`: one optimizer step on a batch that is partly attacked.
 * :class:`BitDepth`: an input-transformation "defense", with the straight-through
   gradient (BPDA) an adaptive attacker uses to break it.
 * :func:`shape_bias`: shape versus texture decisions on cue-conflict images.
@@ -229,6 +230,68 @@ def accuracy_under_attack(
             total += len(labels)
         accuracies.append(correct / total)
     return accuracies
+    # END EXERCISE
+
+
+def adversarial_training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    attack: Attack,
+    eps: float,
+    fraction: float = 0.5,
+) -> float:
+    """One optimizer step of adversarial training on a batch, part of it attacked.
+
+    The first ``k = int(fraction * N)`` images (rounded down: 3 of 7 for ``fraction=0.5``)
+    are replaced by ``attack(model, images[:k], labels[:k], eps=eps)``, made with the model
+    in eval mode (no dropout noise in the attack); the other images stay clean. Then, in
+    train mode: one forward pass on the mixed batch (attacked images first, each with its
+    own label), the cross-entropy averaged over all ``N`` images, ``optimizer.zero_grad()``,
+    ``backward()`` and ``optimizer.step()``.
+
+    Unlike the methods that only look at a model, this one changes it, so it takes the
+    optimizer after the model; the batch follows, as in :func:`course_utils.train.fit`
+    (whose ``step`` argument calls a function like this one for every batch).
+
+    Args:
+        model: a classifier returning logits ``(N, n_classes)``. It is left in **train
+            mode**, whatever mode it came in: this is a step of a training loop.
+        optimizer: an optimizer over the model's parameters.
+        images: ``(N, C, H, W)`` in [0, 1]; not modified.
+        labels: ``(N,)`` class indices.
+        attack: ``attack(model, images, labels, eps=eps) -> images``, e.g. :func:`fgsm`.
+        eps: the attack's budget (``0``: a plain training step).
+        fraction: the share of the batch that is attacked, between 0 and 1.
+
+    Returns:
+        The loss of the step, a Python float (no graph attached).
+
+    Example:
+        >>> loss = adversarial_training_step(model, optimizer, images, labels, attack=fgsm, eps=0.2)
+    """
+    images = check_unit_range(images).detach()
+    if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a tensor of {len(images)} class indices, got {got}")
+    _check_eps(eps)
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction is the attacked share of the batch: 0 to 1, got {fraction}")
+    # BEGIN EXERCISE 09_adversarial
+    k = int(fraction * len(images))
+    attacked = images[:0]
+    if k > 0:
+        with eval_mode(model):
+            attacked = attack(model, images[:k], labels[:k], eps=eps).detach()
+    model.train()
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(torch.cat([attacked, images[k:]])), labels)
+        optimizer.zero_grad()
+        loss.backward()
+    optimizer.step()
+    return loss.item()
     # END EXERCISE
 
 

@@ -120,6 +120,7 @@ def fit(
     progress: bool = True,
     desc: str = "training",
     perturb: Callable | None = None,
+    step: Callable | None = None,
 ) -> torch.nn.Module:
     """Train ``model`` in place with AdamW, a one-cycle schedule and optional augmentation.
 
@@ -133,6 +134,11 @@ def fit(
         perturb: ``perturb(model, inputs, labels) -> inputs``, applied to every batch after
             augmentation, with the model in eval mode: e.g. an attack, for adversarial
             training.
+        step: ``step(model, optimizer, inputs, labels) -> loss`` (a float), called for every
+            batch, with the model in train mode, instead of the built-in step (cross-entropy,
+            ``zero_grad``, ``backward``, ``optimizer.step()``); it must make one optimizer
+            step. Batch order, augmentation and the one-cycle schedule stay as they are:
+            e.g. :func:`course_utils.adversarial.adversarial_training_step`.
 
     Returns:
         ``model``, trained and in eval mode.
@@ -159,12 +165,15 @@ def fit(
             if perturb is not None:  # attacks see the model as it is used: in eval mode
                 inputs = perturb(model.eval(), inputs, labels[batch])
                 model.train()
-            loss = F.cross_entropy(model(inputs), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            if step is not None:
+                loss = step(model.train(), optimizer, inputs, labels[batch])
+            else:
+                loss = F.cross_entropy(model(inputs), labels[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
             scheduler.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{torch.as_tensor(loss).item():.3f}")
     return model.eval()
 
 

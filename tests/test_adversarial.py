@@ -205,3 +205,93 @@ def test_adversarial_patch_is_seeded_and_fools_the_shapes_model_on_other_images(
         for p in (patch, noise)
     ]
     assert rates[0] > 0.5 and rates[0] > rates[1] + 0.3, rates
+
+
+def dropout_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 3)).eval()
+
+
+def test_adversarial_training_step_attacks_the_first_part_in_eval_mode_then_trains(batch):
+    x, y = batch
+    seen = []
+
+    def spy(model, images, labels, eps):
+        seen.append((model.training, images.clone(), labels.clone(), eps))
+        return adversarial.fgsm(model, images, labels, eps=eps)
+
+    model, by_hand = dropout_model(), dropout_model()
+    for p in [*model.parameters(), *by_hand.parameters()]:
+        p.grad = torch.ones_like(p)  # a stale gradient must not leak into the step
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    torch.manual_seed(1)
+    loss = adversarial.adversarial_training_step(
+        model, optimizer, x, y, attack=spy, eps=0.1, fraction=0.5
+    )
+    assert len(seen) == 1 and seen[0][0] is False and seen[0][3] == 0.1
+    assert torch.equal(seen[0][1], x[:2]) and torch.equal(seen[0][2], y[:2])  # int(2.5) = 2
+    assert model.training and type(loss) is float
+
+    mixed = torch.cat([adversarial.fgsm(by_hand, x[:2], y[:2], eps=0.1), x[2:]])
+    torch.manual_seed(1)  # the same dropout mask
+    expected = F.cross_entropy(by_hand.train()(mixed), y)
+    by_hand.zero_grad()
+    expected.backward()
+    torch.optim.SGD(by_hand.parameters(), lr=0.5).step()
+    assert loss == pytest.approx(expected.item())
+    for a, b in zip(model.parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_adversarial_training_step_with_eps_0_is_a_plain_step(batch):
+    x, y = batch
+    model, plain = dropout_model(), dropout_model()
+    torch.manual_seed(2)
+    adversarial.adversarial_training_step(
+        model, torch.optim.SGD(model.parameters(), lr=0.5), x, y, attack=adversarial.fgsm, eps=0.0
+    )
+    torch.manual_seed(2)
+    F.cross_entropy(plain.train()(x), y).backward()
+    torch.optim.SGD(plain.parameters(), lr=0.5).step()
+    for a, b in zip(model.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_adversarial_training_step_explains_bad_input(batch):
+    x, y = batch
+    model = dropout_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = adversarial.adversarial_training_step
+    with pytest.raises(ValueError, match="fraction"):
+        step(model, optimizer, x, y, attack=adversarial.fgsm, eps=0.1, fraction=1.5)
+    with pytest.raises(ValueError, match="5 class indices"):
+        step(model, optimizer, x, y[:3], attack=adversarial.fgsm, eps=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        step(model, optimizer, x, y, attack=adversarial.fgsm, eps=-0.1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        step(model, optimizer, x * 3, y, attack=adversarial.fgsm, eps=0.1)
+
+
+def test_fit_with_the_step_trains_exactly_like_perturb_with_half_fgsm():
+    # Lesson 09 moved from perturb=half_fgsm to step=adversarial_training_step: same numbers.
+    x, y = data.load_digits("test")
+    x, y = x[:75], y[:75]  # batches of 32, 32 and 11: the odd last one rounds down
+
+    def half_fgsm(model, inputs, labels):
+        half = len(inputs) // 2
+        attacked = adversarial.fgsm(model, inputs[:half], labels[:half], eps=0.2)
+        return torch.cat([attacked, inputs[half:]])
+
+    def step(model, optimizer, inputs, labels):
+        return adversarial.adversarial_training_step(
+            model, optimizer, inputs, labels, attack=adversarial.fgsm, eps=0.2
+        )
+
+    trained = []
+    for how in [{"perturb": half_fgsm}, {"step": step}]:
+        model = models.load_model("digits")
+        torch.manual_seed(0)
+        train.fit(model, x, y, epochs=2, batch_size=32, lr=1e-3, progress=False, **how)
+        trained.append(model)
+    for a, b in zip(trained[0].parameters(), trained[1].parameters()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -37,3 +37,34 @@ def test_random_shift_moves_content_without_wrapping():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="Trainable models: digits, shapes, shapes_patch"):
         train.train("cifar")
+
+
+def test_fit_calls_a_custom_step_per_batch_in_train_mode_and_keeps_the_schedule():
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.rand(10, 1, 4, 4, generator=generator), torch.arange(10) % 3
+    calls = []
+
+    def step(model, optimizer, inputs, labels):
+        calls.append(
+            (model.training, inputs.shape, labels.tolist(), optimizer.param_groups[0]["lr"])
+        )
+        loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+
+    custom, built_in = model(), model()
+    train.fit(custom, x, y, epochs=2, batch_size=4, max_shift=1, step=step, progress=False)
+    train.fit(built_in, x, y, epochs=2, batch_size=4, max_shift=1, progress=False)
+    assert [c[1][0] for c in calls] == [4, 4, 2, 4, 4, 2] and all(c[0] for c in calls)
+    assert sorted(sum((c[2] for c in calls[:3]), [])) == sorted(y.tolist())  # every image once
+    learning_rates = [c[3] for c in calls]
+    assert learning_rates[0] < max(learning_rates) > learning_rates[-1]  # one cycle, per batch
+    assert not custom.training
+    for a, b in zip(custom.parameters(), built_in.parameters()):
+        torch.testing.assert_close(a, b)  # the same step as the built-in one: the same weights

@@ -10,9 +10,10 @@ _FOOLING = _SOLUTION["ex1_answer"]
 _FGSM = _SOLUTION["ex2_answer"]
 _PGD = _SOLUTION["ex3_answer"]
 _ACCURACY = _SOLUTION["ex4_answer"]
-_ROUND = _SOLUTION["ex5_answer"]
-_SHAPE_BIAS = _SOLUTION["ex6_answer"]
-_PATCH = _SOLUTION["ex7_answer"]
+_STEP = _SOLUTION["ex5_answer"]
+_ROUND = _SOLUTION["ex6_answer"]
+_SHAPE_BIAS = _SOLUTION["ex7_answer"]
+_PATCH = _SOLUTION["ex8_answer"]
 
 
 _UNTARGETED = "step = -eps if targeted else eps"
@@ -92,6 +93,32 @@ WRONG_ANSWERS = {
         ),
     ],
     "ex5_answer": [
+        # Attacks in the mode the model came in (train mode in a training loop: dropout noise).
+        _with(_STEP, "with attribution.eval_mode(model):", "with torch.enable_grad():"),
+        # No zero_grad: the stale gradients of the previous batch are added to the new ones.
+        _with(_STEP, "    optimizer.zero_grad()\n", ""),
+        # The whole batch attacked, whatever the fraction.
+        _with(_STEP, "k = int(fraction * len(images))", "k = len(images)"),
+        # The loss on the clean images only: the attacked images are never trained on.
+        _with(_STEP, "model(mixed)", "model(images)"),
+        # The attacked images put at the end: they get the labels of other images.
+        _with(
+            _STEP,
+            "torch.cat([attacked.detach(), images[k:]])",
+            "torch.cat([images[k:], attacked.detach()])",
+        ),
+        # The summed loss instead of the mean: a step N times too large.
+        _with(
+            _STEP,
+            "F.cross_entropy(model(mixed), labels)",
+            'F.cross_entropy(model(mixed), labels, reduction="sum")',
+        ),
+        # Returns the loss tensor, with the graph of the whole batch, instead of a float.
+        _with(_STEP, "return loss.item()", "return loss"),
+        # Computes the loss in the mode the model came in (eval mode: no dropout).
+        _with(_STEP, "    model.train()\n", ""),
+    ],
+    "ex6_answer": [
         # The true derivative of rounding: zero, so the attacker is blind again.
         _with(_ROUND, "return grad_output", "return torch.zeros_like(grad_output)"),
         # The derivative of the identity, 1, instead of the incoming gradient times 1.
@@ -99,7 +126,7 @@ WRONG_ANSWERS = {
         # Rounds down instead of to the nearest integer.
         _with(_ROUND, "return torch.round(x)", "return torch.floor(x)"),
     ],
-    "ex6_answer": [
+    "ex7_answer": [
         # Divides by all images, including the decisions that follow neither cue.
         _with(_SHAPE_BIAS, "return shape / (shape + texture)", "return shape / len(predictions)"),
         # The texture share instead of the shape share.
@@ -112,7 +139,7 @@ WRONG_ANSWERS = {
             "    shape = shape.sum().item()",
         ),
     ],
-    "ex7_answer": [
+    "ex8_answer": [
         # Gradient ascent: raises the loss of the target, a patch that pushes away from it.
         _with(_PATCH, _PATCH_STEP, "patch = (patch + lr * grad.sign()).clamp(0, 1)"),
         # No clamp: the patch's values leave [0, 1].
@@ -152,4 +179,5 @@ EXPECT_FAIL = {
     "ex5_answer": ["ex5_hidden"],
     "ex6_answer": ["ex6_hidden"],
     "ex7_answer": ["ex7_hidden"],
+    "ex8_answer": ["ex8_hidden"],
 }
